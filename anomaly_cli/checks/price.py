@@ -1,0 +1,224 @@
+"""price: line items sold far below or above their catalog price."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.errors import UsageError
+from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.params import Param
+from anomaly_cli.wording import CENT, long_date, money, percent, severity_word
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    """One line item as measured: prices in whole cents (exact on every engine)."""
+
+    transaction_id: Any
+    item_id: Any
+    customer_id: Any
+    customer_name: str | None
+    product_id: Any
+    product_name: str | None
+    transaction_date: datetime | None
+    status: str | None
+    quantity: int | None
+    catalog_cents: int | None
+    sold_cents: int | None
+
+
+def severity_for(deviation_pct: Decimal) -> Severity:
+    """> 50 % critical, 25-50 % high, 10-25 % medium, otherwise low (by |deviation|)."""
+    size = abs(deviation_pct)
+    if size > 50:
+        return Severity.CRITICAL
+    if size >= 25:
+        return Severity.HIGH
+    if size >= 10:
+        return Severity.MEDIUM
+    return Severity.LOW
+
+
+def skip_reason(item: PricedItem) -> str | None:
+    """Why an item cannot be judged, or None when it can."""
+    if item.catalog_cents is None:
+        return "no_catalog_price"
+    if item.catalog_cents <= 0:
+        return "nonpositive_catalog_price"
+    if item.sold_cents is None:
+        return "no_sold_price"
+    if item.transaction_date is None:
+        return "no_date"
+    return None
+
+
+def judge(item: PricedItem, below: Decimal, above: Decimal, currency: str) -> Finding | None:
+    """The finding for a judgeable item outside [below, above] x catalog, else None."""
+    assert item.catalog_cents is not None and item.sold_cents is not None
+    catalog = Decimal(item.catalog_cents) / HUNDRED
+    sold = Decimal(item.sold_cents) / HUNDRED
+    if catalog * below <= sold <= catalog * above:
+        return None
+    quantity = item.quantity if item.quantity is not None else 1
+    deviation = (sold - catalog) / catalog * HUNDRED
+    severity = severity_for(deviation)
+    direction = "discount" if sold < catalog else "markup"
+    assert item.transaction_date is not None
+    fields = {
+        "transaction_id": item.transaction_id,
+        "item_id": item.item_id,
+        "customer_id": item.customer_id,
+        "customer_name": item.customer_name,
+        "product_id": item.product_id,
+        "product_name": item.product_name,
+        "transaction_date": item.transaction_date,
+        "status": item.status,
+        "quantity": quantity,
+        "catalog_price": catalog.quantize(CENT),
+        "sold_price": sold.quantize(CENT),
+        "deviation_pct": deviation.quantize(CENT),
+        "direction": direction,
+        "revenue_impact": ((catalog - sold) * quantity).quantize(CENT),
+    }
+    return Finding(
+        check=PriceCheck.name,
+        key=f"price:{item.transaction_id}:{item.item_id}",
+        severity=severity,
+        message=template_line(fields, severity, currency),
+        fields=fields,
+    )
+
+
+def template_line(fields: dict[str, Any], severity: Severity, currency: str) -> str:
+    """The seed's sentence, filled deterministically."""
+    impact = "significant revenue loss" if fields["direction"] == "discount" else "customer overcharged"
+    return (
+        f"Transaction ID {fields['transaction_id']}: Customer {fields['customer_name'] or 'unknown'} "
+        f"(ID: {fields['customer_id']}) purchased {fields['product_name'] or fields['product_id']} "
+        f"on {long_date(fields['transaction_date'])}. The product has an actual catalog price of "
+        f"{money(fields['catalog_price'], currency)} but was sold for {money(fields['sold_price'], currency)}, "
+        f"resulting in a {percent(abs(fields['deviation_pct']))} {fields['direction']}. "
+        f"This represents a {severity_word(severity)} price anomaly - {impact}."
+    )
+
+
+@register
+class PriceCheck(Check):
+    """Line items sold below --below or above --above times their catalog price.
+
+    Severity by the size of the deviation: over 50 % critical, 25-50 % high, 10-25 % medium,
+    otherwise low. revenue_impact = (catalog - sold) x quantity (negative for a markup).
+    Prices are compared exactly, in whole cents. Items with no or a non-positive catalog
+    price, no sold price or no date are skipped and counted in the summary.
+    """
+
+    name = "price"
+    order = 10
+    params = (
+        Param("below", Decimal("0.75"), "flag items sold below this fraction of the catalog price",
+              kind=Decimal, exclusive_minimum=0),
+        Param("above", Decimal("1.05"), "flag items sold above this multiple of the catalog price",
+              kind=Decimal, exclusive_minimum=0),
+    )
+    fields = (
+        "transaction_id", "item_id", "customer_id", "customer_name", "product_id", "product_name",
+        "transaction_date", "status", "quantity", "catalog_price", "sold_price", "deviation_pct",
+        "direction", "revenue_impact",
+    )
+    columns = (
+        Column("transaction_id", "Txn", "right"),
+        Column("transaction_date", "Date"),
+        Column("customer_name", "Customer"),
+        Column("product_name", "Product"),
+        Column("catalog_price", "Catalog", "right"),
+        Column("sold_price", "Sold", "right"),
+        Column("deviation_pct", "Dev %", "right"),
+        Column("revenue_impact", "Impact", "right"),
+    )
+    totals = ("revenue_impact",)
+    needs = {
+        "transactions": ("transaction_id", "customer_id", "transaction_date", "status"),
+        "transaction_items": ("item_id", "transaction_id", "product_id", "product_name",
+                              "product_price", "quantity"),
+        "products": ("product_id", "product_name", "product_price"),
+        "customers": ("customer_id", "customer_name"),
+    }
+
+    @classmethod
+    def validate(cls, params: dict[str, Any]) -> None:
+        if params["below"] > 1:
+            raise UsageError(f"--below {params['below']} is above 1: every item at catalog price would be flagged")
+        if params["above"] < 1:
+            raise UsageError(f"--above {params['above']} is below 1: every item at catalog price would be flagged")
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        skipped: Counter[str] = Counter()
+        return self.result(ctx, self._findings(ctx, skipped), notes={"skipped": skipped},
+                           totals={"revenue_impact": Decimal("0.00")})
+
+    def _findings(self, ctx: CheckContext, skipped: Counter[str]) -> Iterator[Finding]:
+        below, above = ctx.params["below"], ctx.params["above"]
+        for item in measure(ctx, below, above):
+            reason = skip_reason(item)
+            if reason is not None:
+                skipped[reason] += 1
+                continue
+            finding = judge(item, below, above, ctx.currency)
+            if finding is not None:
+                yield finding
+
+
+def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[PricedItem]:
+    """Stream the items the database flags, plus those it cannot judge (to count them)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import cents, table
+
+    t = table(ctx.schema, "transactions")
+    ti = table(ctx.schema, "transaction_items")
+    p = table(ctx.schema, "products")
+    c = table(ctx.schema, "customers")
+    catalog, sold = cents(p.c.product_price), cents(ti.c.product_price)
+    # sold < catalog * n/d  <=>  sold * d < catalog * n: integers only, so no float drift.
+    b_num, b_den = below.as_integer_ratio()
+    a_num, a_den = above.as_integer_ratio()
+    flagged = sa.or_(sold * b_den < catalog * b_num, sold * a_den > catalog * a_num)
+    unjudgeable = sa.or_(
+        p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None),
+        t.c.transaction_date.is_(None),
+    )
+    in_window = [t.c.transaction_date.is_(None)]
+    bounds = []
+    if ctx.window.since is not None:
+        bounds.append(t.c.transaction_date >= ctx.window.since)
+    if ctx.window.until is not None:
+        bounds.append(t.c.transaction_date < ctx.window.until)
+    if bounds:
+        in_window.append(sa.and_(*bounds))
+    stmt = (
+        sa.select(
+            t.c.transaction_id, ti.c.item_id, t.c.customer_id, c.c.customer_name,
+            ti.c.product_id, sa.func.coalesce(p.c.product_name, ti.c.product_name),
+            t.c.transaction_date, t.c.status, ti.c.quantity, catalog, sold,
+        )
+        .select_from(
+            ti.join(t, ti.c.transaction_id == t.c.transaction_id)
+            .outerjoin(p, ti.c.product_id == p.c.product_id)
+            .outerjoin(c, t.c.customer_id == c.c.customer_id)
+        )
+        .where(sa.or_(flagged, unjudgeable))
+        .order_by(t.c.transaction_id, ti.c.item_id)
+    )
+    if bounds:
+        stmt = stmt.where(sa.or_(*in_window))
+    rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
+    for row in rows:
+        yield PricedItem(*row)

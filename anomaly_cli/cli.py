@@ -1,0 +1,278 @@
+"""The command line: parses options, calls the library, prints, and chooses the exit code."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer import _click
+
+from anomaly_cli import __version__
+from anomaly_cli.checks import Check, registry
+from anomaly_cli.errors import AnomalyError
+from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for, exit_code_for_error
+from anomaly_cli.render import OutputFormat
+
+PROG = "anomaly"
+
+
+def _say(message: str) -> None:
+    """One line on stderr: the only way errors and diagnostics reach the user."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+class AnomalyGroup(typer.core.TyperGroup):
+    """Turns every failure into one line on stderr and an exit code, at one place."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("ANOMALY_DEBUG") == "1"
+        try:
+            code = super().main(args=argv, prog_name=prog_name or PROG, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except _click.exceptions.UsageError as exc:
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            _say(f"error: {exc.format_message()}{hint}")
+            code = ExitCode.USAGE
+        except _click.exceptions.ClickException as exc:
+            _say(f"error: {exc.format_message()}")
+            code = exc.exit_code
+        except AnomalyError as exc:
+            if debug:
+                raise
+            _say(f"error: {exc}")
+            code = exit_code_for_error(exc)
+        except (KeyboardInterrupt, typer.Abort):
+            _say("interrupted")
+            code = 130
+        except Exception as exc:  # an unexpected failure still ends in one line
+            if debug:
+                raise
+            _say(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            code = exit_code_for_error(exc)
+        if not standalone_mode:
+            return code
+        sys.exit(int(code or 0))
+
+
+app = typer.Typer(
+    cls=AnomalyGroup,
+    name=PROG,
+    help="Find anomalies in a transaction database and report them to a person, a program or a pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+scan_app = typer.Typer(help="Run one check (or all) against the database; read-only.",
+                       no_args_is_help=True)
+db_app = typer.Typer(help="Create the seed schema in an empty database (writes, only when asked).",
+                     no_args_is_help=True)
+app.add_typer(scan_app, name="scan")
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Find anomalies in a transaction database and report them.
+
+    Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error,
+    3 the audit could not be completed.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# Options every `scan` command takes. Defaults are None so that "not given" is visible and
+# the environment and config file can fill in (flag > environment > file > default).
+
+COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
+    ("db", Optional[str], typer.Option(
+        "--db", metavar="URL", help="Database URL (or SQLite file path); env ANOMALY_DB_URL.")),
+    ("config", Optional[Path], typer.Option(
+        "--config", metavar="FILE", help="Config file [default: ./anomaly.toml if present].")),
+    ("since", Optional[str], typer.Option(
+        "--since", metavar="WHEN", help="Start of the window, inclusive: 2025-09-12, 2025-09-12T10:00, 7d.")),
+    ("until", Optional[str], typer.Option(
+        "--until", metavar="WHEN", help="End of the window, exclusive.")),
+    ("format", Optional[OutputFormat], typer.Option(
+        "--format", "-f", case_sensitive=False,
+        help="Output format [default: table on a terminal, text otherwise, or from --output's suffix].")),
+    ("output", Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to FILE atomically instead of stdout.")),
+    ("fail_on", Optional[FailOn], typer.Option(
+        "--fail-on", case_sensitive=False,
+        help="Exit 1 when a finding is at or above this severity [default: low].")),
+    ("limit", Optional[int], typer.Option(
+        "--limit", min=1, metavar="N", help="Show at most N findings per check (all are still counted).")),
+    ("quiet", bool, typer.Option("--quiet", "-q", help="No summary on stderr.")),
+    ("debug", bool, typer.Option("--debug", help="Show tracebacks of errors.")),
+]
+
+
+def _check_option(check: type[Check], param: Any) -> tuple[str, Any, typer.models.OptionInfo]:
+    kind = param.kind
+    if isinstance(kind, type) and issubclass(kind, __import__("enum").Enum):
+        metavar = "|".join(str(m.value) for m in kind)
+    else:
+        metavar = {int: "INT", float: "NUMBER", bool: "BOOL"}.get(kind, "NUMBER" if kind.__name__ == "Decimal" else "TEXT")
+    default = param.default.value if hasattr(param.default, "value") else param.default
+    return (f"p_{param.name}", Optional[str], typer.Option(
+        param.flag, metavar=metavar, show_default=str(default),
+        help=f"{param.help[0].upper()}{param.help[1:]}; config [{check.name}] {param.name}.",
+    ))
+
+
+def _build_scan_command(checks: list[type[Check]], doc: str) -> Callable[..., None]:
+    """A Typer command for `checks`: the common options plus, for one check, its thresholds."""
+    options = list(COMMON_OPTIONS)
+    if len(checks) == 1:
+        options += [_check_option(checks[0], p) for p in checks[0].params]
+
+    def command(**given: Any) -> None:
+        raise typer.Exit(_scan(checks, given))
+
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                          default=False if annotation is bool else None,
+                          annotation=Annotated[annotation, info])
+        for name, annotation, info in options
+    ]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = doc
+    return command
+
+
+def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
+    """Run a scan: settings, window, output target, checks, render; returns the exit code."""
+    from anomaly_cli.audit import run_checks
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.timewindow import parse_window
+
+    flags: dict[str, Any] = {"db.url": given["db"], "format": given["format"], "fail_on": given["fail_on"]}
+    for cls in checks:
+        for param in cls.params:
+            flags[f"{cls.name}.{param.name}"] = given.get(f"p_{param.name}")
+    settings = load_settings(flags=flags, check_params={c.name: c.params for c in checks},
+                             config_path=given["config"])
+    now = datetime.now()
+    window = parse_window(given["since"], given["until"], now=now)
+    fmt = settings["format"] or _default_format(given["output"])
+
+    with _output_stream(given["output"]) as (stream, is_terminal):
+        with run_checks(settings, checks, window, limit=given["limit"], now=now) as report:
+            from anomaly_cli import render
+
+            render.write(report, fmt, stream, color=is_terminal, currency=settings["currency"])
+    if not given["quiet"]:
+        for result in report.results:
+            counts = ", ".join(f"{n} {s}" for s, n in result.summary()["by_severity"].items())
+            _say(f"{result.check}: {result.total} finding{'s' if result.total != 1 else ''}"
+                 + (f" ({counts})" if counts else "")
+                 + (f"; written to {given['output']}" if given["output"] else ""))
+    return exit_code_for(report.worst, settings["fail_on"])
+
+
+def _default_format(output: Path | None) -> OutputFormat:
+    """table on a terminal, text otherwise; a file's suffix (.json, .csv, ...) decides for it."""
+    if output is not None:
+        return OutputFormat.for_path(str(output)) or OutputFormat.TEXT
+    return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.TEXT
+
+
+class _output_stream:  # noqa: N801 - used as a context manager, reads like one
+    """stdout, or an atomically written file; yields (stream, is_terminal)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._cm: Any = None
+
+    def __enter__(self) -> tuple[Any, bool]:
+        if self.path is None:
+            return sys.stdout, sys.stdout.isatty()
+        from anomaly_cli.output import atomic_writer
+
+        self._cm = atomic_writer(self.path)
+        return self._cm.__enter__(), False
+
+    def __exit__(self, *exc: Any) -> Any:
+        if self._cm is not None:
+            return self._cm.__exit__(*exc)
+        return None
+
+
+def _register_scan_commands() -> None:
+    checks = registry()
+    for name, cls in checks.items():
+        scan_app.command(name=name, help=inspect.cleandoc(cls.__doc__ or name))(
+            _build_scan_command([cls], cls.__doc__ or name))
+    scan_app.command(name="all", help="Run every check on one connection; the exit code is the worst.")(
+        _build_scan_command(list(checks.values()), "Run every check."))
+
+
+_register_scan_commands()
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option("--path", metavar="FILE",
+                                       help="Where to create the demo SQLite database.")] = Path("anomaly-demo.db"),
+    fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", case_sensitive=False,
+                                                        help="Output format [default: table on a terminal].")] = None,
+) -> None:
+    """Create a SQLite demo database whose data ends now, with planted anomalies, and scan it."""
+    from anomaly_cli.demo import build_demo_database
+
+    counts = build_demo_database(path, now=datetime.now())
+    _say(f"demo database {path}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    checks = list(registry().values())
+    given = {o[0]: None for o in COMMON_OPTIONS} | {"db": str(path), "format": fmt, "quiet": False,
+                                                     "fail_on": FailOn.NEVER}
+    _scan(checks, given)
+    _say(f"explore it: anomaly scan price --db {path}   (or: anomaly scan all --db {path} --format json)")
+
+
+@db_app.command("init")
+def db_init(
+    db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database URL; env ANOMALY_DB_URL.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file.")] = None,
+    demo_data: Annotated[bool, typer.Option("--demo-data", help="Also load the demo data set (ending now).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Create the seed schema (under the configured names) in the database; optionally load demo data."""
+    from anomaly_cli.audit import database_url
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.demo import init_database
+
+    settings = load_settings(flags={"db.url": db}, check_params={}, config_path=config)
+    loaded = init_database(database_url(settings), settings, demo_data=demo_data, now=datetime.now())
+    from anomaly_cli.db import mask_url
+
+    summary = ", ".join(f"{n} {t}" for t, n in loaded.items()) if loaded else "no rows"
+    _say(f"created the schema in {mask_url(database_url(settings))}; loaded {summary}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,242 @@
+"""Settings from flags, ANOMALY_* variables, anomaly.toml and defaults, in that order of precedence."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anomaly_cli.errors import ConfigError
+from anomaly_cli.exit_codes import FailOn
+from anomaly_cli.params import Param, parse_identifier, parse_text
+from anomaly_cli.render import OutputFormat
+
+DEFAULT_CONFIG_FILE = "anomaly.toml"
+
+# The seed schema: logical table -> logical columns. Every name is a config key
+# `schema.<table>.table` / `schema.<table>.<column>` whose default is the logical name.
+SEED_SCHEMA: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id", "customer_name", "mobile_number", "email",
+        "city", "state", "pincode", "country",
+    ),
+    "products": ("product_id", "product_name", "product_price"),
+    "transactions": ("transaction_id", "customer_id", "transaction_date", "status", "total_amount"),
+    "transaction_items": (
+        "item_id", "transaction_id", "product_id", "product_name", "product_price", "quantity",
+    ),
+}
+
+# Status values are data, not identifiers: they are bound as parameters.
+STATUS_KEYS = {
+    "schema.transactions.success_status": "SUCCESS",
+    "schema.transactions.failed_status": "FAILED",
+}
+
+
+def _general_params() -> list[tuple[str, Param]]:
+    return [
+        ("db.url", Param("url", None, "SQLAlchemy database URL", kind=str)),
+        ("db.connect_timeout", Param("connect_timeout", 10, "seconds to wait for a connection",
+                                     kind=int, exclusive_minimum=0)),
+        ("db.schema", Param("schema", None, "database schema (namespace) holding the tables",
+                            parse_fn=parse_identifier)),
+        ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
+        ("format", Param("format", None, "output format", kind=OutputFormat)),
+        ("fail_on", Param("fail_on", FailOn.LOW, "exit 1 at or above this severity", kind=FailOn)),
+    ]
+
+
+def _schema_params() -> list[tuple[str, Param]]:
+    out = []
+    for table, columns in SEED_SCHEMA.items():
+        out.append((f"schema.{table}.table", Param("table", table, f"name of the {table} table",
+                                                    parse_fn=parse_identifier)))
+        for column in columns:
+            out.append((f"schema.{table}.{column}",
+                        Param(column, column, f"column {table}.{column}", parse_fn=parse_identifier)))
+    for key, default in STATUS_KEYS.items():
+        out.append((key, Param(key.rsplit(".", 1)[1], default, "status value", parse_fn=parse_text)))
+    return out
+
+
+def env_name(key: str) -> str:
+    """`db.url` -> ANOMALY_DB_URL, `price.below` -> ANOMALY_PRICE_BELOW."""
+    return "ANOMALY_" + key.replace(".", "_").upper()
+
+
+@dataclass(frozen=True)
+class TableMap:
+    """A logical table of the seed schema mapped onto the audited database's names."""
+
+    key: str
+    name: str
+    columns: Mapping[str, str]
+
+    def config_key(self, logical_column: str | None = None) -> str:
+        return f"schema.{self.key}.{logical_column or 'table'}"
+
+
+@dataclass(frozen=True)
+class SchemaMap:
+    db_schema: str | None
+    tables: Mapping[str, TableMap]
+    success_status: str
+    failed_status: str
+
+    def __getitem__(self, key: str) -> TableMap:
+        return self.tables[key]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved, typed settings, each remembering where it came from (for error messages)."""
+
+    values: Mapping[str, Any]
+    origins: Mapping[str, str]
+    config_file: Path | None
+    environ: Mapping[str, str]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def origin(self, key: str) -> str:
+        return self.origins.get(key, "default")
+
+    @property
+    def schema(self) -> SchemaMap:
+        tables = {
+            table: TableMap(
+                key=table,
+                name=self.values[f"schema.{table}.table"],
+                columns={c: self.values[f"schema.{table}.{c}"] for c in columns},
+            )
+            for table, columns in SEED_SCHEMA.items()
+        }
+        return SchemaMap(
+            db_schema=self.values["db.schema"],
+            tables=tables,
+            success_status=self.values["schema.transactions.success_status"],
+            failed_status=self.values["schema.transactions.failed_status"],
+        )
+
+    def check_params(self, check: str, params: Iterable[Param]) -> dict[str, Any]:
+        return {p.name: self.values[f"{check}.{p.name}"] for p in params}
+
+
+def default_schema() -> SchemaMap:
+    """The seed schema's own names (the demo database uses them)."""
+    values = {key: param.default for key, param in _general_params() + _schema_params()}
+    return Settings(values=values, origins={}, config_file=None, environ={}).schema
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, key + "."))
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return _flatten(tomllib.load(fh))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def read_environment(cwd: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The process environment over a `.env` file in the working directory (the seed's way)."""
+    dotenv = cwd / ".env"
+    merged: dict[str, str] = {}
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
+    """The seed's MYSQL_HOST/USER/PASSWORD/DB variables, as a pymysql URL."""
+    if not (env.get("MYSQL_HOST") or env.get("MYSQL_DB")):
+        return None
+    from sqlalchemy.engine import URL
+
+    host, _, port = env.get("MYSQL_HOST", "localhost").partition(":")
+    url = URL.create(
+        "mysql+pymysql",
+        username=env.get("MYSQL_USER") or None,
+        password=env.get("MYSQL_PASSWORD") or None,
+        host=host or "localhost",
+        port=int(port) if port.isdigit() else None,
+        database=env.get("MYSQL_DB") or None,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def load_settings(
+    *,
+    flags: Mapping[str, Any],
+    check_params: Mapping[str, Iterable[Param]],
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every known key: flag > environment > config file > default.
+
+    `flags` holds only the options the user actually gave (None means not given).
+    Unknown keys in the config file are refused, so that a typo does not pass silently.
+    """
+    cwd = cwd or Path.cwd()
+    env = read_environment(cwd, os.environ if environ is None else environ)
+
+    declared: dict[str, Param] = dict(_general_params() + _schema_params())
+    for check, params in check_params.items():
+        for param in params:
+            declared[f"{check}.{param.name}"] = param
+
+    if config_path is None and env.get("ANOMALY_CONFIG"):
+        config_path = Path(env["ANOMALY_CONFIG"])
+    if config_path is None and (cwd / DEFAULT_CONFIG_FILE).is_file():
+        config_path = cwd / DEFAULT_CONFIG_FILE
+    file_values = read_config_file(config_path) if config_path is not None else {}
+    for key in file_values:
+        if key not in declared:
+            raise ConfigError(f"unknown key '{key}' in {config_path}",
+                              hint="see the README for the configuration keys")
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, param in declared.items():
+        candidates = (
+            (flags.get(key), "the command line"),
+            (env.get(env_name(key)), env_name(key)),
+            (file_values.get(key), f"{key} in {config_path}"),
+        )
+        raw, origin = next(((v, o) for v, o in candidates if v is not None), (param.default, "default"))
+        if raw is not None and origin != "default":
+            try:
+                raw = param.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"bad value for {key} (from {origin}): {exc}") from None
+        values[key] = raw
+        origins[key] = origin
+
+    if values["db.url"] is None:
+        seed_url = _seed_mysql_url(env)
+        if seed_url is not None:
+            values["db.url"], origins["db.url"] = seed_url, "MYSQL_* variables"
+    return Settings(values=values, origins=origins, config_file=config_path, environ=env)
+

@@ -1,0 +1,216 @@
+"""Engines (read-only for scans), the mapped tables, schema checks and driver-error translation."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from anomaly_cli.errors import DatabaseError, SchemaError, UsageError
+
+if TYPE_CHECKING:
+    from anomaly_cli.config import SchemaMap, TableMap
+
+# Dialect aliases users type -> the driver this tool ships with.
+DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "mysql": "mysql+pymysql",
+    "mysql+pymysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "mariadb+pymysql": "mariadb+pymysql",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+}
+
+# SQLite keeps datetimes as text; binding them as 'YYYY-MM-DD HH:MM:SS' (SQLite's own
+# format, and what other tools write) keeps text comparisons right at the boundaries.
+_SQLITE_DATETIME = SQLITE_DATETIME(
+    storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
+)
+DATETIME = sa.DateTime().with_variant(_SQLITE_DATETIME, "sqlite")
+MONEY = sa.Numeric(18, 2)
+
+COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
+    "transaction_date": DATETIME,
+    "product_price": MONEY,
+    "total_amount": MONEY,
+    "quantity": sa.Integer(),
+    "customer_id": sa.BigInteger(),
+    "transaction_id": sa.BigInteger(),
+    "item_id": sa.BigInteger(),
+}
+
+
+def mask_url(url: URL | str) -> str:
+    """A URL fit for messages and logs: the password replaced by ***."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    return url.render_as_string(hide_password=True)
+
+
+def parse_url(text: str) -> URL:
+    """Parse --db: a SQLAlchemy URL, or a bare path to a SQLite file."""
+    if "://" not in text:
+        return URL.create("sqlite", database=text)
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise UsageError(f"cannot parse database URL {mask_url(text)!r}",
+                         hint="expected e.g. sqlite:///shop.db, mysql+pymysql://user:pw@host/db, "
+                              "postgresql+psycopg://user@host/db") from None
+    driver = DRIVERS.get(url.drivername)
+    if driver is None:
+        raise UsageError(f"unsupported database driver {url.drivername!r}",
+                         hint="use sqlite, mysql+pymysql, mariadb+pymysql or postgresql+psycopg")
+    return url.set(drivername=driver)
+
+
+def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Engine:
+    """An engine that opens read-only sessions unless `read_only` is False (db init, load)."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if read_only:
+            if not database or database == ":memory:":
+                raise UsageError("a scan needs a SQLite database file, not an in-memory database")
+            path = Path(database)
+            if not path.is_file():
+                raise DatabaseError(f"SQLite database file {database} not found",
+                                    hint="check --db, or create one with 'anomaly db init'")
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            # mode=ro makes the read-only promise the database's, not ours.
+            return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True),
+                                    poolclass=NullPool)
+        return sa.create_engine(url, poolclass=NullPool)
+
+    connect_args: dict[str, object] = {"connect_timeout": connect_timeout}
+    if backend == "postgresql" and read_only:
+        connect_args["options"] = "-c default_transaction_read_only=on"
+    try:
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    except NoSuchModuleError:
+        raise UsageError(f"unsupported database driver {url.drivername!r}") from None
+    except ImportError as exc:
+        hint = "pip install 'anomaly-cli[postgres]'" if backend == "postgresql" else "install the driver"
+        raise UsageError(f"the driver for {url.drivername} is not installed ({exc.name})", hint=hint) from None
+    if backend in ("mysql", "mariadb") and read_only:
+        @sa.event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    return engine
+
+
+@contextmanager
+def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Iterator[Connection]:
+    """One connection for the whole run; driver errors come out as DatabaseError."""
+    engine = create_engine(url, connect_timeout=connect_timeout, read_only=read_only)
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot connect to {mask_url(url)}: {driver_message(exc)}",
+                                hint="check the URL, the server and the credentials") from None
+        with conn:
+            try:
+                yield conn
+            except DBAPIError as exc:
+                raise DatabaseError(f"query failed on {mask_url(url)}: {driver_message(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def driver_message(exc: SQLAlchemyError) -> str:
+    """The driver's own words, on one line, without SQL text or parameters (they may be large)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    args = getattr(orig, "args", None)
+    if args and len(args) >= 2 and isinstance(args[0], int):  # pymysql: (code, message)
+        text = f"{args[1]} ({args[0]})"
+    return " ".join(text.split()).split(" [SQL:")[0]
+
+
+def table(schema: SchemaMap, key: str) -> sa.Table:
+    """The mapped table as SQLAlchemy Core: names from the config, quoted by SQLAlchemy."""
+    mapping = schema[key]
+    columns = [
+        sa.Column(actual, COLUMN_TYPES.get(logical, sa.String()), key=logical)
+        for logical, actual in mapping.columns.items()
+    ]
+    return sa.Table(mapping.name, sa.MetaData(), *columns, schema=schema.db_schema)
+
+
+def check_schema(conn: Connection, schema: SchemaMap, needs: Mapping[str, tuple[str, ...]]) -> None:
+    """Raise SchemaError naming the first mapped table or column that does not exist."""
+    inspector = sa.inspect(conn)
+    for key, logical_columns in needs.items():
+        mapping: TableMap = schema[key]
+        try:
+            present = [c["name"] for c in inspector.get_columns(mapping.name, schema=schema.db_schema)]
+        except NoSuchTableError:
+            raise SchemaError(f"table '{mapping.name}' not found",
+                              hint=f"map it with config key {mapping.config_key()}") from None
+        for logical in logical_columns:
+            actual = mapping.columns[logical]
+            if actual in present:
+                continue
+            near = [p for p in present if p.lower() == actual.lower()]
+            hint = f"map it with config key {mapping.config_key(logical)}"
+            if near:
+                hint += f"; the table has '{near[0]}' (names are case-sensitive)"
+            raise SchemaError(f"column '{actual}' not found in table '{mapping.name}'", hint=hint)
+
+
+class epoch_seconds(FunctionElement):  # noqa: N801 - reads as a SQL function
+    """Seconds since 1970-01-01 of a naive datetime, as an integer, on every engine.
+
+    Bucketing by integer division of this value gives the same buckets everywhere,
+    with no dependence on the server's time zone.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "mysql")
+@compiles(epoch_seconds, "mariadb")
+def _epoch_mysql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
+
+
+@compiles(epoch_seconds)
+def _epoch_default(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
+
+
+def cents(value: ColumnElement) -> ColumnElement:
+    """A money column as whole cents: exact integer arithmetic on every engine (SQLite has no DECIMAL)."""
+    return sa.cast(sa.func.round(value * 100), sa.BigInteger)

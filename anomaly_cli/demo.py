@@ -1,0 +1,60 @@
+"""The two commands that write: building the demo SQLite database and `db init`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from anomaly_cli.config import Settings, default_schema
+from anomaly_cli.demo_data import DemoData, generate
+
+
+def demo_end(now: datetime) -> datetime:
+    """The demo data ends at the last whole minute before now."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+
+def demo_rows(data: DemoData) -> dict[str, list[dict]]:
+    return {
+        "customers": data.customers,
+        "products": data.products,
+        "transactions": data.transactions,
+        "transaction_items": data.transaction_items,
+    }
+
+
+def init_database(url: URL, settings: Settings, *, demo_data: bool, now: datetime) -> dict[str, int]:
+    """Create the schema under the configured names, and load the demo data if asked; one transaction."""
+    from anomaly_cli import db, schema
+
+    with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
+        with conn.begin():
+            schema.create(conn, settings.schema)
+            if not demo_data:
+                return {}
+            return schema.load_rows(conn, settings.schema, demo_rows(generate(demo_end(now))))
+
+
+def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
+    """(Re)create the demo SQLite file at `path`: built beside it, then renamed into place."""
+    from anomaly_cli import db, schema
+
+    mapping = default_schema()
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        url = URL.create("sqlite", database=tmp_name)
+        with db.connect(url, read_only=False) as conn:
+            with conn.begin():
+                schema.create(conn, mapping)
+                counts = schema.load_rows(conn, mapping, demo_rows(generate(demo_end(now))))
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return counts

@@ -1,0 +1,102 @@
+"""Typed setting declarations shared by the configuration and the checks' own thresholds."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def parse_identifier(text: Any) -> str:
+    if not isinstance(text, str) or not IDENTIFIER.match(text):
+        raise ValueError(
+            f"{text!r} is not a valid table or column name "
+            "(letters, digits and _, not starting with a digit, at most 64 characters)"
+        )
+    return text
+
+
+def parse_text(text: Any) -> str:
+    if not isinstance(text, str) or not text or any(ord(c) < 32 for c in text):
+        raise ValueError("must be a non-empty string without control characters")
+    return text
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting: a config key, an ANOMALY_* variable and (for checks) a --flag.
+
+    `kind` is int, float, Decimal, str, bool or an Enum class; `minimum`/`exclusive_minimum`
+    bound numbers so that a negative threshold is refused with the key's name.
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: type = float
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    parse_fn: Callable[[Any], Any] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any) -> Any:
+        """Coerce a raw value (string from the environment, TOML value, flag value)."""
+        if self.parse_fn is not None:
+            return self.parse_fn(raw)
+        kind = self.kind
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            if isinstance(raw, kind):
+                return raw
+            try:
+                return kind(str(raw).strip().lower())
+            except ValueError:
+                choices = ", ".join(str(m.value) for m in kind)
+                raise ValueError(f"{raw!r} is not one of {choices}") from None
+        if kind is bool:
+            return parse_bool(raw)
+        if kind is str:
+            return parse_text(raw)
+        if isinstance(raw, bool):
+            raise ValueError(f"{raw!r} is not a number")
+        try:
+            if kind is int:
+                if isinstance(raw, float) and not raw.is_integer():
+                    raise ValueError
+                value: Any = int(str(raw).strip()) if not isinstance(raw, (int, float)) else int(raw)
+            elif kind is Decimal:
+                value = Decimal(str(raw).strip())
+                if not value.is_finite():
+                    raise ValueError
+            else:
+                value = float(raw)
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise ValueError
+        except (ValueError, TypeError, InvalidOperation):
+            raise ValueError(f"{raw!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum:g}, got {raw}")
+        if self.exclusive_minimum is not None and value <= self.exclusive_minimum:
+            raise ValueError(f"must be greater than {self.exclusive_minimum:g}, got {raw}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum:g}, got {raw}")
+        return value

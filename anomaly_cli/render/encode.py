@@ -1,0 +1,45 @@
+"""Turning finding values into JSON and CSV text: exact money, ISO 8601 datetimes."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+
+def scalar_text(value: Any) -> str:
+    """A value as CSV text: '' for None, ISO 8601 for datetimes, Decimals verbatim."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON where a Decimal is written as the exact number it holds (500.00 stays 500.00)."""
+    if isinstance(value, enum.Enum):
+        return dumps(str(value) if isinstance(value, enum.IntEnum) else value.value)
+    if value is None or isinstance(value, bool | int | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return json.dumps(round(value, 6))
+    if isinstance(value, datetime | date):
+        return json.dumps(value.isoformat())
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def utc_stamp(moment: datetime) -> str:
+    """2026-11-21T08:00:00Z."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

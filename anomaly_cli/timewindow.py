@@ -1,0 +1,40 @@
+"""Parsing --since and --until into a Window."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from anomaly_cli.errors import UsageError
+from anomaly_cli.model import Window
+
+
+def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
+    """An ISO date or datetime, or a relative '7d' / '24h' / '30m' before now, or 'today'."""
+    value = text.strip()
+    lowered = value.lower()
+    if lowered == "today":
+        return datetime.combine(now.date(), datetime.min.time())
+    if lowered == "now":
+        return now.replace(microsecond=0)
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if len(lowered) > 1 and lowered[-1] in units and lowered[:-1].isdigit():
+        return (now - timedelta(**{units[lowered[-1]]: int(lowered[:-1])})).replace(microsecond=0)
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time())
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date or datetime",
+                         hint="use e.g. 2025-09-12, 2025-09-12T10:30 or 7d") from None
+    if moment.tzinfo is not None:
+        # Transaction dates are stored without a zone; compare like with like.
+        moment = moment.astimezone().replace(tzinfo=None)
+    return moment
+
+
+def parse_window(since: str | None, until: str | None, *, now: datetime) -> Window:
+    start = parse_moment(since, "--since", now=now) if since else None
+    end = parse_moment(until, "--until", now=now) if until else None
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--since {since} is not before --until {until}")
+    return Window(since=start, until=end)
