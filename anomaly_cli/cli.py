@@ -107,19 +107,19 @@ COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
     ("db", Optional[str], typer.Option(
         "--db", metavar="URL", help="Database URL (or SQLite file path); env ANOMALY_DB_URL.")),
     ("config", Optional[Path], typer.Option(
-        "--config", metavar="FILE", help="Config file [default: ./anomaly.toml if present].")),
+        "--config", metavar="FILE", show_default="./anomaly.toml if present", help="Config file.")),
     ("since", Optional[str], typer.Option(
         "--since", metavar="WHEN", help="Start of the window, inclusive: 2025-09-12, 2025-09-12T10:00, 7d.")),
     ("until", Optional[str], typer.Option(
         "--until", metavar="WHEN", help="End of the window, exclusive.")),
     ("format", Optional[OutputFormat], typer.Option(
         "--format", "-f", case_sensitive=False,
-        help="Output format [default: table on a terminal, text otherwise, or from --output's suffix].")),
+        show_default="table on a terminal, else text, or by --output's suffix", help="Output format.")),
     ("output", Optional[Path], typer.Option(
         "--output", "-o", metavar="FILE", help="Write to FILE atomically instead of stdout.")),
     ("fail_on", Optional[FailOn], typer.Option(
-        "--fail-on", case_sensitive=False,
-        help="Exit 1 when a finding is at or above this severity [default: low].")),
+        "--fail-on", case_sensitive=False, show_default="low",
+        help="Exit 1 when a finding is at or above this severity.")),
     ("limit", Optional[int], typer.Option(
         "--limit", min=1, metavar="N", help="Show at most N findings per check (all are still counted).")),
     ("quiet", bool, typer.Option("--quiet", "-q", help="No summary on stderr.")),
@@ -136,7 +136,7 @@ def _check_option(check: type[Check], param: Any) -> tuple[str, Any, typer.model
     default = param.default.value if hasattr(param.default, "value") else param.default
     return (f"p_{param.name}", Optional[str], typer.Option(
         param.flag, metavar=metavar, show_default=str(default),
-        help=f"{param.help[0].upper()}{param.help[1:]}; config [{check.name}] {param.name}.",
+        help=f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name}).",
     ))
 
 
@@ -219,10 +219,16 @@ class _output_stream:  # noqa: N801 - used as a context manager, reads like one
         return None
 
 
+def _help_text(doc: str) -> str:
+    """A docstring as help: paragraphs kept, line breaks inside a paragraph joined."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
 def _register_scan_commands() -> None:
     checks = registry()
     for name, cls in checks.items():
-        scan_app.command(name=name, help=inspect.cleandoc(cls.__doc__ or name))(
+        scan_app.command(name=name, help=_help_text(cls.__doc__ or name))(
             _build_scan_command([cls], cls.__doc__ or name))
     scan_app.command(name="all", help="Run every check on one connection; the exit code is the worst.")(
         _build_scan_command(list(checks.values()), "Run every check."))

@@ -61,7 +61,7 @@ def mask_url(url: URL | str) -> str:
     if isinstance(url, str):
         try:
             url = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
     return url.render_as_string(hide_password=True)
 
@@ -72,7 +72,7 @@ def parse_url(text: str) -> URL:
         return URL.create("sqlite", database=text)
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise UsageError(f"cannot parse database URL {mask_url(text)!r}",
                          hint="expected e.g. sqlite:///shop.db, mysql+pymysql://user:pw@host/db, "
                               "postgresql+psycopg://user@host/db") from None

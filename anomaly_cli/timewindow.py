@@ -9,11 +9,12 @@ from anomaly_cli.model import Window
 
 
 def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
-    """An ISO date or datetime, or a relative '7d' / '24h' / '30m' before now, or 'today'."""
+    """An ISO date or datetime, '7d' / '24h' / '30m' / '2w' before now, 'today' or 'yesterday' (midnight)."""
     value = text.strip()
     lowered = value.lower()
-    if lowered == "today":
-        return datetime.combine(now.date(), datetime.min.time())
+    if lowered in ("today", "yesterday"):
+        day = now.date() - timedelta(days=1 if lowered == "yesterday" else 0)
+        return datetime.combine(day, datetime.min.time())
     if lowered == "now":
         return now.replace(microsecond=0)
     units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
@@ -25,7 +26,7 @@ def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option} {text!r} is not a date or datetime",
-                         hint="use e.g. 2025-09-12, 2025-09-12T10:30 or 7d") from None
+                         hint="use e.g. 2025-09-12, 2025-09-12T10:30, 7d or yesterday") from None
     if moment.tzinfo is not None:
         # Transaction dates are stored without a zone; compare like with like.
         moment = moment.astimezone().replace(tzinfo=None)

@@ -1,0 +1,253 @@
+"""spam: bursts of transactions by one customer inside a sliding time window."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.params import Param
+from anomaly_cli.wording import CENT, clock, long_date
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class BurstRow:
+    """One transaction inside some qualifying window, as measured (amount in whole cents)."""
+
+    customer_id: Any
+    customer_name: str | None
+    transaction_id: Any
+    transaction_date: datetime
+    status: str | None
+    amount_cents: int | None
+    starts_burst: bool  # the database says: no earlier qualifying window of this customer overlaps it
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """One merged burst: overlapping qualifying windows of one customer."""
+
+    customer_id: Any
+    customer_name: str | None
+    start: datetime
+    end: datetime
+    transactions: int
+    failed: int
+    small: int  # transactions below the small amount (NULL amounts count as 0, so as small)
+    total_cents: int
+
+
+def bursts(rows: Iterable[BurstRow], failed_status: str, small_amount: Decimal) -> Iterator[Burst]:
+    """Fold the burst rows (ordered by customer, date, id) into one Burst per merged run."""
+    current: list[BurstRow] = []
+    for row in rows:
+        if current and (row.starts_burst or row.customer_id != current[0].customer_id):
+            yield _fold(current, failed_status, small_amount)
+            current = []
+        current.append(row)
+    if current:
+        yield _fold(current, failed_status, small_amount)
+
+
+def _fold(rows: list[BurstRow], failed_status: str, small_amount: Decimal) -> Burst:
+    amounts = [r.amount_cents or 0 for r in rows]
+    return Burst(
+        customer_id=rows[0].customer_id,
+        customer_name=rows[0].customer_name,
+        start=rows[0].transaction_date,
+        end=rows[-1].transaction_date,
+        transactions=len(rows),
+        # Exact comparison in Python: the same answer on every engine whatever its collation.
+        failed=sum(r.status == failed_status for r in rows),
+        small=sum(Decimal(a) / HUNDRED < small_amount for a in amounts),
+        total_cents=sum(amounts),
+    )
+
+
+def severity_for(transactions: int, failed: int, small: int, min_count: int) -> Severity:
+    """Card testing (half or more failed and half or more small) is critical; otherwise medium,
+    raised to high by size (2 x min_count or more) or by one card-testing sign."""
+    many_failed = 2 * failed >= transactions
+    mostly_small = 2 * small >= transactions
+    if many_failed and mostly_small:
+        return Severity.CRITICAL
+    if transactions >= 2 * min_count or many_failed or mostly_small:
+        return Severity.HIGH
+    return Severity.MEDIUM
+
+
+def judge(burst: Burst, min_count: int) -> Finding:
+    """The finding for one burst (every merged burst qualifies by construction)."""
+    fields = {
+        "customer_id": burst.customer_id,
+        "customer_name": burst.customer_name,
+        "window_start": burst.start,
+        "window_end": burst.end,
+        "transactions": burst.transactions,
+        "failed": burst.failed,
+        "total_amount": (Decimal(burst.total_cents) / HUNDRED).quantize(CENT),
+    }
+    return Finding(
+        check=SpamCheck.name,
+        key=f"spam:{burst.customer_id}:{burst.start.isoformat()}",
+        severity=severity_for(burst.transactions, burst.failed, burst.small, min_count),
+        message=template_line(fields),
+        fields=fields,
+    )
+
+
+def template_line(fields: dict[str, Any]) -> str:
+    """The seed's sentence, filled deterministically."""
+    start = fields["window_start"]
+    return (
+        f"Customer {fields['customer_name'] or 'unknown'} (ID: {fields['customer_id']}) made "
+        f"{fields['transactions']} transactions on {long_date(start)} at {clock(start)} "
+        f"- suspicious activity detected"
+    )
+
+
+@register
+class SpamCheck(Check):
+    """Bursts of --min-count or more transactions by one customer within --window seconds.
+
+    The window slides (it is not a clock minute): a burst that straddles a minute boundary
+    counts. Every status counts towards a burst, failed attempts included, since they are what
+    card testers make. Overlapping qualifying windows of one customer merge into one burst,
+    reported once with its first and last transaction, count, failed count and total amount
+    (NULL amounts count as 0).
+
+    Severity: medium; high when the burst holds at least twice --min-count transactions, or
+    shows one card-testing sign: half or more of its transactions failed, or half or more are
+    below --small-amount (an absolute amount in the shop's currency). Both signs together are
+    card testing: critical.
+
+    A burst belongs to the window its first transaction falls in and is reported whole.
+    Transactions with no date or no customer are skipped and counted in the summary.
+    """
+
+    name = "spam"
+    order = 30
+    params = (
+        Param("min_count", 6, "transactions by one customer that make a burst", kind=int, minimum=2),
+        Param("window", 60, "length in seconds of the sliding window that must hold --min-count transactions",
+              kind=int, exclusive_minimum=0),
+        Param("small_amount", Decimal("100.00"), "amounts below this are small (a card-testing sign)",
+              kind=Decimal, minimum=0),
+    )
+    fields = ("customer_id", "customer_name", "window_start", "window_end", "transactions", "failed",
+              "total_amount")
+    columns = (
+        Column("customer_id", "Cust", "right"),
+        Column("customer_name", "Customer"),
+        Column("window_start", "Start"),
+        Column("window_end", "End"),
+        Column("transactions", "Txns", "right"),
+        Column("failed", "Failed", "right"),
+        Column("total_amount", "Amount", "right"),
+    )
+    totals = ("total_amount",)
+    needs = {
+        "transactions": ("transaction_id", "customer_id", "transaction_date", "status", "total_amount"),
+        "customers": ("customer_id", "customer_name"),
+    }
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        skipped: Counter[str] = Counter()
+        return self.result(ctx, self._findings(ctx, skipped), notes={"skipped": skipped},
+                           totals={"total_amount": Decimal("0.00")})
+
+    def _findings(self, ctx: CheckContext, skipped: Counter[str]) -> Iterator[Finding]:
+        min_count = ctx.params["min_count"]
+        # Counted first: a second query cannot run while a streamed result is open on MariaDB.
+        skipped.update({k: v for k, v in count_unusable(ctx).items() if v})
+        since, until = ctx.window.since, ctx.window.until
+        rows = measure(ctx, min_count, ctx.params["window"])
+        for burst in bursts(rows, ctx.schema.failed_status, ctx.params["small_amount"]):
+            # Rows before --since were read only so that bursts start where they really start.
+            if (since is None or burst.start >= since) and (until is None or burst.start < until):
+                yield judge(burst, min_count)
+
+
+def count_unusable(ctx: CheckContext) -> dict[str, int]:
+    """Transactions that cannot be placed in a burst: no date (anywhere), no customer (in the window)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table
+
+    t = table(ctx.schema, "transactions")
+    date, customer = t.c.transaction_date, t.c.customer_id
+    no_customer = [date.is_not(None), customer.is_(None)]
+    if ctx.window.since is not None:
+        no_customer.append(date >= ctx.window.since)
+    if ctx.window.until is not None:
+        no_customer.append(date < ctx.window.until)
+    stmt = sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((date.is_(None), 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*no_customer), 1), else_=0)), 0),
+    ).where(sa.or_(date.is_(None), customer.is_(None)))
+    no_date, no_cust = ctx.conn.execute(stmt).one()
+    return {"no_date": int(no_date), "no_customer": int(no_cust)}
+
+
+def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow]:
+    """Stream only the transactions that lie in a qualifying window, flagged where a burst starts.
+
+    Row r (in a customer's date, id order) ends a qualifying window when its time minus that of
+    the row min_count - 1 before it is at most `window` seconds. r belongs to a burst when a
+    qualifying window ends within its next min_count - 1 rows, and starts a new burst when none
+    ends within its next min_count - 2 rows (no earlier window then overlaps it).
+    """
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import cents, epoch_seconds, table
+
+    t = table(ctx.schema, "transactions")
+    c = table(ctx.schema, "customers")
+    k = min_count
+    order = (t.c.transaction_date, t.c.transaction_id)
+    conditions = [t.c.transaction_date.is_not(None), t.c.customer_id.is_not(None)]
+    if ctx.window.since is not None:
+        # A burst starting at --since may have earlier windows up to `window` s before; read
+        # them so that a burst which began before --since is recognised as such and left out.
+        conditions.append(t.c.transaction_date >= ctx.window.since - timedelta(seconds=window))
+    # LAG over the epoch (not epoch of a LAG) keeps every engine on plain integer arithmetic.
+    # The offset is inlined: MariaDB wants a constant there.
+    lagged = sa.func.lag(epoch_seconds(t.c.transaction_date), sa.literal(k - 1, literal_execute=True))
+    timed = (
+        sa.select(
+            t.c.transaction_id.label("tid"), t.c.customer_id.label("cid"),
+            t.c.transaction_date.label("tdate"), t.c.status.label("status"),
+            cents(t.c.total_amount).label("amount_cents"),
+            epoch_seconds(t.c.transaction_date).label("ts"),
+            lagged.over(partition_by=t.c.customer_id, order_by=order).label("lag_ts"),
+        )
+        .where(*conditions)
+        .subquery("timed")
+    )
+    ends = sa.case((timed.c.ts - timed.c.lag_ts <= window, 1), else_=0)
+    inner_order = (timed.c.tdate, timed.c.tid)
+    flagged = sa.select(
+        timed.c.tid, timed.c.cid, timed.c.tdate, timed.c.status, timed.c.amount_cents,
+        sa.func.max(ends).over(partition_by=timed.c.cid, order_by=inner_order, rows=(0, k - 1))
+        .label("member"),
+        sa.func.max(ends).over(partition_by=timed.c.cid, order_by=inner_order, rows=(0, k - 2))
+        .label("continues"),
+    ).subquery("flagged")
+    stmt = (
+        sa.select(
+            flagged.c.cid, c.c.customer_name, flagged.c.tid, flagged.c.tdate, flagged.c.status,
+            flagged.c.amount_cents, flagged.c.continues,
+        )
+        .select_from(flagged.outerjoin(c, flagged.c.cid == c.c.customer_id))
+        .where(flagged.c.member == 1)
+        .order_by(flagged.c.cid, flagged.c.tdate, flagged.c.tid)
+    )
+    for cid, name, tid, tdate, status, amount, continues in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+        yield BurstRow(cid, name, tid, tdate, status, None if amount is None else int(amount), not continues)
