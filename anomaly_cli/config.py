@@ -28,6 +28,10 @@ SEED_SCHEMA: dict[str, tuple[str, ...]] = {
     "transaction_items": (
         "item_id", "transaction_id", "product_id", "product_name", "product_price", "quantity",
     ),
+    # The status-rate monitor's inputs (filled by `anomaly load`): per-minute counts by status,
+    # and hourly checkout counts with their baselines.
+    "status_counts": ("ts", "status", "count"),
+    "checkout": ("ts", "today", "yesterday", "same_day_last_week", "avg_last_week", "avg_last_month"),
 }
 
 # Status values are data, not identifiers: they are bound as parameters.

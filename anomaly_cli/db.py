@@ -53,6 +53,13 @@ COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "customer_id": sa.BigInteger(),
     "transaction_id": sa.BigInteger(),
     "item_id": sa.BigInteger(),
+    "ts": DATETIME,
+    "count": sa.Integer(),
+    "today": sa.Float(),
+    "yesterday": sa.Float(),
+    "same_day_last_week": sa.Float(),
+    "avg_last_week": sa.Float(),
+    "avg_last_month": sa.Float(),
 }
 
 

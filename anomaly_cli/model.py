@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,10 +79,16 @@ class CheckResult:
     totals: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.findings = self._tally(self.findings)
+        self._source = self.findings
+        self.findings = self._tally()
 
-    def _tally(self, findings: Iterable[Finding]) -> Iterator[Finding]:
-        for finding in findings:
+    def apply(self, transform: Callable[[Iterator[Finding]], Iterator[Finding]]) -> None:
+        """Filter or rewrite the findings before they are counted (e.g. --new-only)."""
+        self._source = transform(self._source)
+
+    def _tally(self) -> Iterator[Finding]:
+        # _source is read when iteration starts, so transforms applied before then count.
+        for finding in self._source:
             self.total += 1
             self.by_severity[finding.severity] += 1
             for name in self.totals:
