@@ -209,13 +209,10 @@ def _epoch_mysql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore
 
 
 @compiles(epoch_seconds, "postgresql")
-def _epoch_postgresql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
-
-
 @compiles(epoch_seconds)
-def _epoch_default(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT)"
+def _epoch_postgresql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    # FLOOR: a cast alone rounds fractional seconds, where SQLite and MariaDB truncate.
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
 
 
 def cents(value: ColumnElement) -> ColumnElement:
