@@ -18,8 +18,10 @@ from anomaly_cli.checks import Check, registry
 from anomaly_cli.errors import AnomalyError
 from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for, exit_code_for_error
 from anomaly_cli.render import OutputFormat
+from anomaly_cli.summarize_mode import SummarizeMode
 
 PROG = "anomaly"
+LLM_PANEL = "Plain-English summaries"
 
 
 def _say(message: str) -> None:
@@ -124,6 +126,29 @@ COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
         "--limit", min=1, metavar="N", help="Show at most N findings per check (all are still counted).")),
     ("quiet", bool, typer.Option("--quiet", "-q", help="No summary on stderr.")),
     ("debug", bool, typer.Option("--debug", help="Show tracebacks of errors.")),
+    ("summarize", Optional[SummarizeMode], typer.Option(
+        "--summarize", case_sensitive=False, show_default="auto", rich_help_panel=LLM_PANEL,
+        help="Who writes the text lines: auto (the model when configured), llm or template.")),
+    ("brief", bool, typer.Option(
+        "--brief", rich_help_panel=LLM_PANEL, help="Add an executive summary per check (text, table).")),
+    ("llm_base_url", Optional[str], typer.Option(
+        "--llm-base-url", metavar="URL", rich_help_panel=LLM_PANEL,
+        help="OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM); env ANOMALY_LLM_BASE_URL.")),
+    ("llm_model", Optional[str], typer.Option(
+        "--llm-model", metavar="NAME", rich_help_panel=LLM_PANEL, show_default="gpt-4o-mini",
+        help="Model name; env ANOMALY_LLM_MODEL.")),
+    ("llm_api_key", Optional[str], typer.Option(
+        "--llm-api-key", metavar="KEY", rich_help_panel=LLM_PANEL,
+        help="API key; prefer env ANOMALY_LLM_API_KEY (command lines are visible to other users).")),
+    ("llm_timeout", Optional[str], typer.Option(
+        "--llm-timeout", metavar="SECONDS", rich_help_panel=LLM_PANEL, show_default="30",
+        help="Deadline of each model request.")),
+    ("llm_max_findings", Optional[str], typer.Option(
+        "--llm-max-findings", metavar="N", rich_help_panel=LLM_PANEL, show_default="100",
+        help="Send at most N findings to the model; the rest get template lines.")),
+    ("llm_send_personal_data", bool, typer.Option(
+        "--llm-send-personal-data", rich_help_panel=LLM_PANEL,
+        help="Send customer names, e-mails and phones to the model (self-hosted models only).")),
 ]
 
 
@@ -167,7 +192,15 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
     from anomaly_cli.config import load_settings
     from anomaly_cli.timewindow import parse_window
 
-    flags: dict[str, Any] = {"db.url": given["db"], "format": given["format"], "fail_on": given["fail_on"]}
+    flags: dict[str, Any] = {
+        "db.url": given["db"], "format": given["format"], "fail_on": given["fail_on"],
+        "summarize": given["summarize"], "llm.base_url": given["llm_base_url"],
+        "llm.model": given["llm_model"], "llm.api_key": given["llm_api_key"],
+        "llm.timeout": given["llm_timeout"], "llm.max_findings": given["llm_max_findings"],
+        # A switch left off is "not given", so that the environment or the file may turn it on.
+        "brief": True if given["brief"] else None,
+        "llm.send_personal_data": True if given["llm_send_personal_data"] else None,
+    }
     for cls in checks:
         for param in cls.params:
             flags[f"{cls.name}.{param.name}"] = given.get(f"p_{param.name}")
@@ -176,12 +209,19 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
     now = datetime.now()
     window = parse_window(given["since"], given["until"], now=now)
     fmt = settings["format"] or _default_format(given["output"])
+    summarizer = _summarizer(settings, fmt)
 
     with _output_stream(given["output"]) as (stream, is_terminal):
         with run_checks(settings, checks, window, limit=given["limit"], now=now) as report:
             from anomaly_cli import render
 
-            render.write(report, fmt, stream, color=is_terminal, currency=settings["currency"])
+            if summarizer is not None:
+                for result in report.results:
+                    summarizer.attach(result)
+            render.write(report, fmt, stream, color=is_terminal, currency=settings["currency"],
+                         messages=summarizer is not None and summarizer.uses_llm)
+    for note in summarizer.notes if summarizer is not None else ():
+        _say(note)
     if not given["quiet"]:
         for result in report.results:
             counts = ", ".join(f"{n} {s}" for s, n in result.summary()["by_severity"].items())
@@ -189,6 +229,18 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
                  + (f" ({counts})" if counts else "")
                  + (f"; written to {given['output']}" if given["output"] else ""))
     return exit_code_for(report.worst, settings["fail_on"])
+
+
+def _summarizer(settings: Any, fmt: OutputFormat) -> Any:
+    """The summariser for the formats people read; None when template lines need no help."""
+    if fmt not in (OutputFormat.TEXT, OutputFormat.TABLE):
+        return None  # JSON and CSV findings never depend on a model
+    from anomaly_cli.summarize import Summarizer, SummarizeMode, from_settings
+
+    options = from_settings(settings)
+    if options.mode is SummarizeMode.TEMPLATE and not options.brief:
+        return None
+    return Summarizer(options)
 
 
 def _default_format(output: Path | None) -> OutputFormat:

@@ -13,6 +13,7 @@ from anomaly_cli.errors import ConfigError
 from anomaly_cli.exit_codes import FailOn
 from anomaly_cli.params import Param, parse_identifier, parse_text
 from anomaly_cli.render import OutputFormat
+from anomaly_cli.summarize_mode import SummarizeMode
 
 DEFAULT_CONFIG_FILE = "anomaly.toml"
 
@@ -51,6 +52,19 @@ def _general_params() -> list[tuple[str, Param]]:
         ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
         ("format", Param("format", None, "output format", kind=OutputFormat)),
         ("fail_on", Param("fail_on", FailOn.LOW, "exit 1 at or above this severity", kind=FailOn)),
+        ("summarize", Param("summarize", SummarizeMode.AUTO, "who writes the plain-English lines",
+                            kind=SummarizeMode)),
+        ("brief", Param("brief", False, "add an executive summary per check", kind=bool)),
+        ("llm.base_url", Param("base_url", None, "OpenAI-compatible endpoint", kind=str)),
+        ("llm.model", Param("model", None, "model name", kind=str)),
+        ("llm.api_key", Param("api_key", None, "API key", kind=str)),
+        ("llm.timeout", Param("timeout", 30.0, "seconds per request", kind=float, exclusive_minimum=0)),
+        ("llm.max_retries", Param("max_retries", 2, "retries of a failed request", kind=int, minimum=0)),
+        ("llm.chunk_size", Param("chunk_size", 20, "findings per request", kind=int, minimum=1)),
+        ("llm.max_findings", Param("max_findings", 100, "findings sent to the model at most", kind=int,
+                                   minimum=0)),
+        ("llm.send_personal_data", Param("send_personal_data", False, "send names, e-mails, phones",
+                                         kind=bool)),
     ]
 
 
@@ -238,6 +252,12 @@ def load_settings(
         values[key] = raw
         origins[key] = origin
 
+    # The names other tools use for the same things: OpenAI's, and the seed's AI_API_KEY.
+    for key, fallbacks in (("llm.api_key", ("OPENAI_API_KEY", "AI_API_KEY")), ("llm.base_url", ("OPENAI_BASE_URL",))):
+        if values[key] is None:
+            found = next((name for name in fallbacks if env.get(name)), None)
+            if found is not None:
+                values[key], origins[key] = env[found], found
     if values["db.url"] is None:
         seed_url = _seed_mysql_url(env)
         if seed_url is not None:

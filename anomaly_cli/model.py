@@ -77,6 +77,8 @@ class CheckResult:
     total: int = 0
     by_severity: Counter[Severity] = field(default_factory=Counter)
     totals: dict[str, Any] = field(default_factory=dict)
+    # An executive summary for people, available once the findings are consumed (--brief).
+    brief: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         self._source = self.findings

@@ -52,7 +52,9 @@ def counts_line(result: CheckResult, currency: str) -> str:
     return " · ".join(parts)
 
 
-def write(report: Report, stream: TextIO, *, color: bool = False, currency: str = "", **_: Any) -> None:
+def write(report: Report, stream: TextIO, *, color: bool = False, currency: str = "",
+          messages: bool = False, **_: Any) -> None:
+    """`messages` adds the plain-English line of each finding (when a model wrote them)."""
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                       width=None if color else 160, soft_wrap=False)
     for result in report.results:
@@ -61,13 +63,16 @@ def write(report: Report, stream: TextIO, *, color: bool = False, currency: str 
         table.add_column("Severity", footer="Total" if result.totals else "")
         for column in result.columns:
             table.add_column(column.header, justify=column.justify, overflow="fold")
+        if messages:
+            table.add_column("Message", overflow="fold", ratio=1, min_width=40)
         for finding in result.findings:
             table.add_row(
                 Text(str(finding.severity), style=STYLES[finding.severity] if color else ""),
                 *(cell(finding.fields.get(c.field)) for c in result.columns),
+                *((finding.message,) if messages else ()),
             )
         # Footer totals are known only after the rows streamed in.
-        for column, rich_column in zip(result.columns, table.columns[1:], strict=True):
+        for column, rich_column in zip(result.columns, table.columns[1:], strict=False):
             if column.field in result.totals:
                 rich_column.footer = cell(result.totals[column.field])
         if result.total:
@@ -75,4 +80,6 @@ def write(report: Report, stream: TextIO, *, color: bool = False, currency: str 
         else:
             console.print(Text(f"{result.check}: no anomalies found", style="green" if color else ""))
         console.print(counts_line(result, currency))
+        if result.brief is not None:
+            console.print(Text(f"Summary: {result.brief()}"))
         console.print()

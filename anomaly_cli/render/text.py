@@ -11,3 +11,5 @@ def write(report: Report, stream: TextIO, **_: Any) -> None:
     for result in report.results:
         for finding in result.findings:
             stream.write(finding.message + "\n")
+        if result.brief is not None:
+            stream.write(f"Summary ({result.check}): {result.brief()}\n")
