@@ -56,6 +56,9 @@ class Check:
     totals: ClassVar[tuple[str, ...]] = ()  # money fields summed in the summary and footer
     # Logical tables and columns the check reads, verified before it runs.
     needs: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Indexes that make the check's SQL fast: (logical table, logical columns) pairs,
+    # printed by `anomaly db indexes`.
+    indexes: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
 
     @classmethod
     def summary_help(cls) -> str:

@@ -152,6 +152,12 @@ class PriceCheck(Check):
         "customers": ("customer_id", "customer_name"),
     }
 
+    indexes = (
+        ("transactions", ("transaction_date",)),
+        ("transaction_items", ("transaction_id",)),
+        ("transaction_items", ("product_id",)),
+    )
+
     @classmethod
     def validate(cls, params: dict[str, Any]) -> None:
         if params["below"] > 1:
