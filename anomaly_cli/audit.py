@@ -32,15 +32,6 @@ def resolve_params(settings: Settings, checks: Sequence[type[Check]]) -> dict[st
     return params
 
 
-def merged_needs(checks: Sequence[type[Check]]) -> dict[str, tuple[str, ...]]:
-    needs: dict[str, list[str]] = {}
-    for cls in checks:
-        for table, columns in cls.needs.items():
-            bucket = needs.setdefault(table, [])
-            bucket.extend(c for c in columns if c not in bucket)
-    return {table: tuple(columns) for table, columns in needs.items()}
-
-
 @contextmanager
 def run_checks(
     settings: Settings,
@@ -49,19 +40,34 @@ def run_checks(
     *,
     limit: int | None = None,
     now: datetime | None = None,
+    skip_unavailable: bool = False,
 ) -> Iterator[Report]:
-    """Yield a Report whose findings stream from the database while the block runs."""
+    """Yield a Report whose findings stream from the database while the block runs.
+
+    Every check's tables and columns are verified first. With `skip_unavailable` (scan all),
+    an optional check whose tables are missing is left out and named in `report.skipped`.
+    """
     from anomaly_cli import db
+    from anomaly_cli.errors import SchemaError
 
     url = database_url(settings)
     params = resolve_params(settings, checks)
     schema = settings.schema
     with db.connect(url, connect_timeout=settings["db.connect_timeout"]) as conn:
-        db.check_schema(conn, schema, merged_needs(checks))
+        runnable, skipped = [], {}
+        for cls in checks:
+            try:
+                db.check_schema(conn, schema, cls.needs_for(params[cls.name]))
+            except SchemaError as exc:
+                if not (skip_unavailable and cls.optional):
+                    raise
+                skipped[cls.name] = str(exc)
+                continue
+            runnable.append(cls)
         moment = now or datetime.now()
         results = [
             cls().run(CheckContext(conn=conn, schema=schema, window=window, params=params[cls.name],
                                    currency=settings["currency"], now=moment, limit=limit))
-            for cls in checks
+            for cls in runnable
         ]
-        yield Report(window=window, generated_at=datetime.now(timezone.utc), results=results)
+        yield Report(window=window, generated_at=datetime.now(timezone.utc), results=results, skipped=skipped)

@@ -154,6 +154,9 @@ COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
 
 def _check_option(check: type[Check], param: Any) -> tuple[str, Any, typer.models.OptionInfo]:
     kind = param.kind
+    if kind is bool:  # a switch: --list, not --list true
+        return (f"p_{param.name}", bool, typer.Option(
+            param.flag, help=f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name})."))
     if isinstance(kind, type) and issubclass(kind, __import__("enum").Enum):
         metavar = "|".join(str(m.value) for m in kind)
     else:
@@ -165,14 +168,14 @@ def _check_option(check: type[Check], param: Any) -> tuple[str, Any, typer.model
     ))
 
 
-def _build_scan_command(checks: list[type[Check]], doc: str) -> Callable[..., None]:
+def _build_scan_command(checks: list[type[Check]], doc: str, *, every: bool = False) -> Callable[..., None]:
     """A Typer command for `checks`: the common options plus, for one check, its thresholds."""
     options = list(COMMON_OPTIONS)
     if len(checks) == 1:
         options += [_check_option(checks[0], p) for p in checks[0].params]
 
     def command(**given: Any) -> None:
-        raise typer.Exit(_scan(checks, given))
+        raise typer.Exit(_scan(checks, given, every=every))
 
     parameters = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
@@ -186,7 +189,7 @@ def _build_scan_command(checks: list[type[Check]], doc: str) -> Callable[..., No
     return command
 
 
-def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
+def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = False) -> int:
     """Run a scan: settings, window, output target, checks, render; returns the exit code."""
     from anomaly_cli.audit import run_checks
     from anomaly_cli.config import load_settings
@@ -203,7 +206,9 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
     }
     for cls in checks:
         for param in cls.params:
-            flags[f"{cls.name}.{param.name}"] = given.get(f"p_{param.name}")
+            value = given.get(f"p_{param.name}")
+            # A switch left off is "not given": the environment or the file may turn it on.
+            flags[f"{cls.name}.{param.name}"] = None if value is False else value
     settings = load_settings(flags=flags, check_params={c.name: c.params for c in checks},
                              config_path=given["config"])
     now = datetime.now()
@@ -212,7 +217,8 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
     summarizer = _summarizer(settings, fmt)
 
     with _output_stream(given["output"]) as (stream, is_terminal):
-        with run_checks(settings, checks, window, limit=given["limit"], now=now) as report:
+        with run_checks(settings, checks, window, limit=given["limit"], now=now,
+                        skip_unavailable=every) as report:
             from anomaly_cli import render
 
             if summarizer is not None:
@@ -223,6 +229,8 @@ def _scan(checks: list[type[Check]], given: dict[str, Any]) -> int:
     for note in summarizer.notes if summarizer is not None else ():
         _say(note)
     if not given["quiet"]:
+        for name, why in report.skipped.items():
+            _say(f"{name}: skipped: {why}")
         for result in report.results:
             counts = ", ".join(f"{n} {s}" for s, n in result.summary()["by_severity"].items())
             _say(f"{result.check}: {result.total} finding{'s' if result.total != 1 else ''}"
@@ -283,7 +291,7 @@ def _register_scan_commands() -> None:
         scan_app.command(name=name, help=_help_text(cls.__doc__ or name))(
             _build_scan_command([cls], cls.__doc__ or name))
     scan_app.command(name="all", help="Run every check on one connection; the exit code is the worst.")(
-        _build_scan_command(list(checks.values()), "Run every check."))
+        _build_scan_command(list(checks.values()), "Run every check.", every=True))
 
 
 _register_scan_commands()
@@ -307,7 +315,7 @@ def demo(
     checks = list(registry().values())
     given = {o[0]: None for o in COMMON_OPTIONS} | {"db": str(path), "format": fmt, "quiet": False,
                                                      "fail_on": FailOn.NEVER}
-    _scan(checks, given)
+    _scan(checks, given, every=True)
     _say(f"explore it: anomaly scan price --db {path}   (or: anomaly scan all --db {path} --format json)")
 
 

@@ -125,6 +125,7 @@ class Report:
     window: Window
     generated_at: datetime
     results: list[CheckResult]
+    skipped: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
 
     @property
     def worst(self) -> Severity | None:

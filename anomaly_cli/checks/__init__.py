@@ -56,6 +56,9 @@ class Check:
     totals: ClassVar[tuple[str, ...]] = ()  # money fields summed in the summary and footer
     # Logical tables and columns the check reads, verified before it runs.
     needs: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # An optional check reads tables a shop database may not have (per-minute status counts,
+    # hourly checkout counts): `scan all` skips it, with a note, when they are missing.
+    optional: ClassVar[bool] = False
     # Indexes that make the check's SQL fast: (logical table, logical columns) pairs,
     # printed by `anomaly db indexes`.
     indexes: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
@@ -63,6 +66,11 @@ class Check:
     @classmethod
     def summary_help(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0]
+
+    @classmethod
+    def needs_for(cls, params: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+        """The tables and columns read with these parameters (a check may read different sources)."""
+        return cls.needs
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> None:
