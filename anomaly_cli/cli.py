@@ -78,8 +78,11 @@ scan_app = typer.Typer(help="Run one check (or all) against the database; read-o
                        no_args_is_help=True)
 db_app = typer.Typer(help="Create the seed schema in an empty database (writes, only when asked).",
                      no_args_is_help=True)
+load_app = typer.Typer(help="Load monitoring files (per-minute status counts, hourly checkouts) into "
+                            "the database given with --db (writes, only when asked).", no_args_is_help=True)
 app.add_typer(scan_app, name="scan")
 app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
 
 
 def _version(value: bool) -> None:
@@ -337,6 +340,57 @@ def db_init(
 
     summary = ", ".join(f"{n} {t}" for t, n in loaded.items()) if loaded else "no rows"
     _say(f"created the schema in {mask_url(database_url(settings))}; loaded {summary}")
+
+
+def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path | None) -> None:
+    from datetime import date
+
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.errors import UsageError
+    from anomaly_cli.loaders import load_file
+
+    try:
+        parsed_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise UsageError(f"--date {day!r} is not a date (use e.g. 2025-07-12)") from None
+    settings = load_settings(flags={"db.url": db}, check_params={}, config_path=config)
+    report, table_name = load_file(kind, file, day=parsed_day, settings=settings)
+    _say(f"{file}: read {report.read} rows, loaded {report.loaded} into {table_name}"
+         f" (rejected {report.rejected}, replaced {report.replaced})")
+
+
+LOAD_FILE = typer.Argument(..., metavar="FILE", help="The CSV file.", show_default=False)
+LOAD_DATE = typer.Option("--date", metavar="YYYY-MM-DD", help="The day of the file's HHh MM times.")
+LOAD_DB = typer.Option("--db", metavar="URL", help="Database to write to; env ANOMALY_DB_URL.")
+LOAD_CONFIG = typer.Option("--config", metavar="FILE", help="Config file (table and column names).")
+
+
+@load_app.command("counts")
+def load_counts(
+    file: Annotated[Path, LOAD_FILE],
+    day: Annotated[Optional[str], LOAD_DATE] = None,
+    db: Annotated[Optional[str], LOAD_DB] = None,
+    config: Annotated[Optional[Path], LOAD_CONFIG] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Per-minute counts by status (time,status,count or f0_) into the counts table, for `scan rates`.
+
+    Duplicate (minute, status) rows are summed; absent minutes mean zero. A file with a bad row
+    loads nothing and names the line. Reloading a file replaces its minutes.
+    """
+    _load("counts", file, day, db, config)
+
+
+@load_app.command("checkout")
+def load_checkout(
+    file: Annotated[Path, LOAD_FILE],
+    day: Annotated[Optional[str], LOAD_DATE] = None,
+    db: Annotated[Optional[str], LOAD_DB] = None,
+    config: Annotated[Optional[Path], LOAD_CONFIG] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`."""
+    _load("checkout", file, day, db, config)
 
 
 def main() -> None:

@@ -134,6 +134,7 @@ class SpamCheck(Check):
 
     name = "spam"
     order = 30
+    indexes = (("transactions", ("customer_id", "transaction_date")),)
     params = (
         Param("min_count", 6, "transactions by one customer that make a burst", kind=int, minimum=2),
         Param("window", 60, "length in seconds of the sliding window that must hold --min-count transactions",

@@ -1,0 +1,342 @@
+"""Reading the status-rate monitor's CSV files (per-minute status counts, hourly checkouts) into the database."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anomaly_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
+
+    from anomaly_cli.config import SchemaMap
+
+INSERT_CHUNK = 2000
+STATUS_LENGTH = 50  # the status column of a table this module creates
+# The exercise files write a minute of the day as "14h 33" and an hour as "14h".
+MINUTE_OF_DAY = re.compile(r"^(\d{1,2})h\s*(\d{1,2})$")
+HOUR_OF_DAY = re.compile(r"^(\d{1,2})h$")
+WHOLE_NUMBER = re.compile(r"^\d+$")
+COUNT_COLUMNS = ("count", "f0_")  # f0_ is what BigQuery names an unnamed COUNT(*)
+CHECKOUT_COLUMNS = ("today", "yesterday", "same_day_last_week", "avg_last_week", "avg_last_month")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A row that cannot be loaded: its line in the file and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class CountsFile:
+    """A parsed per-minute counts file: rows (minute, lower-cased status, count), duplicates summed."""
+
+    path: Path
+    read: int
+    rows: list[tuple[datetime, str, int]]
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass
+class CheckoutFile:
+    """A parsed hourly checkout file: rows (hour, today, yesterday, same_day_last_week, ...)."""
+
+    path: Path
+    read: int
+    rows: list[tuple[datetime, float, float, float, float, float]]
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    read: int  # data rows in the file
+    loaded: int  # rows inserted (after duplicates were merged)
+    rejected: int  # bad rows (a load with any is refused, so this is 0 after a load)
+    replaced: int = 0  # rows already in the table for the same times, deleted first
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank CSV row; unreadable files become UsageError."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            for fields in reader:
+                if fields and any(f.strip() for f in fields):
+                    yield reader.line_num, fields
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a CSV file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise UsageError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _header(path: Path, rows: Iterator[tuple[int, list[str]]], wanted: dict[str, tuple[str, ...]],
+            expected: str) -> tuple[int, dict[str, int], int]:
+    """(line, logical name -> field index, field count) of the header row."""
+    try:
+        line, fields = next(rows)
+    except StopIteration:
+        raise UsageError(f"{path}: the file is empty", hint=f"expected a header {expected}") from None
+    names = [f.strip().lower() for f in fields]
+    index: dict[str, int] = {}
+    for logical, aliases in wanted.items():
+        found = [i for i, name in enumerate(names) if name in aliases]
+        if len(found) != 1:
+            raise UsageError(f"{path}: line {line}: header {','.join(fields)!r} does not name the columns "
+                             f"{expected}", hint="give the header row the file's column names")
+        index[logical] = found[0]
+    return line, index, len(fields)
+
+
+def _moment(text: str, day: date | None, pattern: re.Pattern[str], option_hint: str) -> datetime:
+    """A time of the file: day + 'HHh MM' (or 'HHh'), or a full ISO timestamp. ValueError says why."""
+    value = text.strip()
+    match = pattern.match(value)
+    if match is not None:
+        if day is None:
+            raise UsageError(option_hint)
+        parts = [int(g) for g in match.groups()]
+        hour, minute = parts[0], parts[1] if len(parts) > 1 else 0
+        if hour > 23 or minute > 59:
+            raise ValueError(f"time {text!r} is not a time of day")
+        return datetime.combine(day, time(hour, minute))
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"time {text!r} is neither 'HHh MM' nor an ISO timestamp") from None
+    if moment.tzinfo is not None:
+        raise ValueError(f"time {text!r} has a time zone (give local times without one)")
+    return moment
+
+
+def _whole(text: str, name: str) -> int:
+    value = text.strip()
+    if value.startswith("-") and WHOLE_NUMBER.match(value[1:]):
+        raise ValueError(f"{name} {text!r} is negative")
+    if not WHOLE_NUMBER.match(value):
+        raise ValueError(f"{name} {text!r} is not a whole number")
+    return int(value)
+
+
+def _amount(text: str, name: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} {text!r} is not a number")
+    if value < 0:
+        raise ValueError(f"{name} {text!r} is negative")
+    return value
+
+
+def parse_counts(path: Path, *, day: date | None) -> CountsFile:
+    """Read a per-minute status-count file: `time,status,count` (or `f0_` for the count).
+
+    time is 'HHh MM' on `day` (required for such times) or an ISO timestamp (`day` is then
+    not used); seconds are dropped, as the counts are per minute. Statuses are lower-cased and
+    rows of the same minute and status are summed. Bad rows are collected, not raised, so that
+    a caller can report them all; load_counts refuses a file that has any.
+    """
+    path = Path(path)
+    rows = _rows(path)
+    _, index, width = _header(path, rows, {"time": ("time", "ts", "timestamp"), "status": ("status",),
+                                           "count": COUNT_COLUMNS}, "time,status,count")
+    merged: dict[tuple[datetime, str], int] = {}
+    rejected: list[Rejected] = []
+    read = 0
+    for line, fields in rows:
+        read += 1
+        if len(fields) != width:
+            rejected.append(Rejected(line, f"expected {width} fields, got {len(fields)}"))
+            continue
+        try:
+            ts = _moment(fields[index["time"]], day, MINUTE_OF_DAY, "--date is needed for HHh MM times")
+            status = fields[index["status"]].strip().lower()
+            if not status:
+                raise ValueError("status is empty")
+            if len(status) > STATUS_LENGTH:
+                raise ValueError(f"status {status[:20]!r}... is longer than {STATUS_LENGTH} characters")
+            count = _whole(fields[index["count"]], "count")
+        except ValueError as exc:
+            rejected.append(Rejected(line, str(exc)))
+            continue
+        key = (ts.replace(second=0, microsecond=0), status)
+        merged[key] = merged.get(key, 0) + count
+    return CountsFile(path, read, [(ts, status, n) for (ts, status), n in sorted(merged.items())], rejected)
+
+
+def parse_checkout(path: Path, *, day: date | None) -> CheckoutFile:
+    """Read an hourly checkout file: `time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month`.
+
+    time is 'HHh' on `day` (required for such times) or an ISO timestamp. Values are
+    non-negative numbers; an hour given twice is a bad row (there is nothing sensible to add up).
+    """
+    path = Path(path)
+    rows = _rows(path)
+    wanted = {"time": ("time", "ts", "timestamp")} | {c: (c,) for c in CHECKOUT_COLUMNS}
+    _, index, width = _header(path, rows, wanted, "time," + ",".join(CHECKOUT_COLUMNS))
+    seen: dict[datetime, int] = {}
+    out: list[tuple[datetime, float, float, float, float, float]] = []
+    rejected: list[Rejected] = []
+    read = 0
+    for line, fields in rows:
+        read += 1
+        if len(fields) != width:
+            rejected.append(Rejected(line, f"expected {width} fields, got {len(fields)}"))
+            continue
+        try:
+            ts = _moment(fields[index["time"]], day, HOUR_OF_DAY, "--date is needed for HHh times")
+            values = [_amount(fields[index[c]], c) for c in CHECKOUT_COLUMNS]
+            if ts in seen:
+                raise ValueError(f"time {fields[index['time']].strip()!r} already given on line {seen[ts]}")
+        except ValueError as exc:
+            rejected.append(Rejected(line, str(exc)))
+            continue
+        seen[ts] = line
+        out.append((ts, *values))  # type: ignore[arg-type]
+    out.sort(key=lambda row: row[0])
+    return CheckoutFile(path, read, out, rejected)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+def _refuse_bad_rows(path: Path, rejected: Sequence[Rejected]) -> None:
+    if rejected:
+        first = rejected[0]
+        more = f"{len(rejected)} bad rows" if len(rejected) > 1 else "1 bad row"
+        raise UsageError(f"{path}: line {first.line}: {first.reason}",
+                         hint=f"{more} in the file; nothing was loaded")
+
+
+def counts_table(schema: SchemaMap) -> sa.Table:
+    """The status_counts table under its mapped names, as this module creates it."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import DATETIME
+
+    m = schema["status_counts"]
+    md = sa.MetaData(schema=schema.db_schema)
+    # (ts, status) is the key: one count per minute and status, and its leading column indexes ts.
+    return sa.Table(
+        m.name, md,
+        sa.Column(m.columns["ts"], DATETIME, key="ts", primary_key=True, nullable=False),
+        sa.Column(m.columns["status"], sa.String(STATUS_LENGTH), key="status", primary_key=True, nullable=False),
+        sa.Column(m.columns["count"], sa.Integer, key="count", nullable=False),
+    )
+
+
+def checkout_table(schema: SchemaMap) -> sa.Table:
+    """The checkout table under its mapped names, as this module creates it (one row per hour)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import DATETIME
+
+    m = schema["checkout"]
+    md = sa.MetaData(schema=schema.db_schema)
+    return sa.Table(
+        m.name, md,
+        sa.Column(m.columns["ts"], DATETIME, key="ts", primary_key=True, nullable=False),
+        *(sa.Column(m.columns[c], sa.Float, key=c, nullable=False) for c in CHECKOUT_COLUMNS),
+    )
+
+
+def _replace(conn: Connection, schema: SchemaMap, key: str, created: sa.Table,
+             rows: list[dict[str, Any]], same: Any) -> tuple[int, int]:
+    """Create the table if missing, delete the rows `same` selects, insert `rows`: (deleted, inserted)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table
+
+    if not sa.inspect(conn).has_table(created.name, schema=schema.db_schema):
+        created.create(conn)
+    # Deleting and inserting through the mapped table: an existing table may have other
+    # columns or no key, and only the mapped columns are written.
+    tbl = table(schema, key)
+    deleted = 0
+    if rows:
+        deleted = conn.execute(sa.delete(tbl).where(same(tbl))).rowcount or 0
+        for start in range(0, len(rows), INSERT_CHUNK):
+            conn.execute(sa.insert(tbl), rows[start:start + INSERT_CHUNK])
+    return max(deleted, 0), len(rows)
+
+
+def load_counts(conn: Connection, schema: SchemaMap, parsed: CountsFile) -> LoadReport:
+    """Load a parsed counts file in the caller's transaction; refuse (UsageError) a file with bad rows.
+
+    The table is created if it does not exist (key: ts, status). Reloading is idempotent: rows
+    already present from the file's first to its last minute, with one of the file's statuses,
+    are deleted before the insert (rows of other statuses are kept, so a file may hold only
+    some statuses). Minutes absent from the file are not inserted: absent means zero.
+    """
+    import sqlalchemy as sa
+
+    _refuse_bad_rows(parsed.path, parsed.rejected)
+    rows = [{"ts": ts, "status": status, "count": n} for ts, status, n in parsed.rows]
+    statuses = sorted({status for _, status, _ in parsed.rows})
+    first = parsed.rows[0][0] if parsed.rows else None
+    last = parsed.rows[-1][0] + timedelta(minutes=1) if parsed.rows else None
+
+    def same(tbl: sa.Table) -> Any:
+        return sa.and_(tbl.c.ts >= first, tbl.c.ts < last, tbl.c.status.in_(statuses))
+
+    deleted, inserted = _replace(conn, schema, "status_counts", counts_table(schema), rows, same)
+    return LoadReport(parsed.read, inserted, 0, deleted)
+
+
+def load_checkout(conn: Connection, schema: SchemaMap, parsed: CheckoutFile) -> LoadReport:
+    """Load a parsed checkout file in the caller's transaction; refuse (UsageError) a file with bad rows.
+
+    The table is created if it does not exist (key: ts). Rows already present for the file's
+    hours (from its first to its last) are replaced, so reloading a file is idempotent.
+    """
+    import sqlalchemy as sa
+
+    _refuse_bad_rows(parsed.path, parsed.rejected)
+    rows = [{"ts": row[0], **dict(zip(CHECKOUT_COLUMNS, row[1:]))} for row in parsed.rows]
+    first = parsed.rows[0][0] if parsed.rows else None
+    last = parsed.rows[-1][0] + timedelta(hours=1) if parsed.rows else None
+
+    def same(tbl: sa.Table) -> Any:
+        return sa.and_(tbl.c.ts >= first, tbl.c.ts < last)
+
+    deleted, inserted = _replace(conn, schema, "checkout", checkout_table(schema), rows, same)
+    return LoadReport(parsed.read, inserted, 0, deleted)
+
+
+def load_file(kind: str, path: Path, *, day: date | None, settings: Any) -> tuple[LoadReport, str]:
+    """Parse `path` (nothing is written if it has a bad row), then load it in one transaction.
+
+    Returns the report and the name of the table written.
+    """
+    from anomaly_cli import db
+    from anomaly_cli.audit import database_url
+
+    parse, load, key = {
+        "counts": (parse_counts, load_counts, "status_counts"),
+        "checkout": (parse_checkout, load_checkout, "checkout"),
+    }[kind]
+    parsed = parse(path, day=day)
+    _refuse_bad_rows(parsed.path, parsed.rejected)
+    url = database_url(settings)
+    with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
+        with conn.begin():
+            report = load(conn, settings.schema, parsed)
+    return report, settings.schema[key].name

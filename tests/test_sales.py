@@ -1,0 +1,449 @@
+"""The sales check: judging rules without a database, then scans of real and synthetic shops on three engines."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from anomaly_cli.audit import run_checks
+from anomaly_cli.checks import registry
+from anomaly_cli.checks.sales import (
+    Baseline, BucketSize, Direction, Measured, SeasonalJudge, Verdict, assess, baseline, drop_pct, fill,
+    sales_amount, severity_for, template_line,
+)
+from anomaly_cli.config import load_settings
+from anomaly_cli.demo_data import generate
+from anomaly_cli.model import Severity, Window
+from tests.conftest import load_database
+
+# --- judging rules, no database ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "severity"),
+    [("100", Severity.CRITICAL), ("90", Severity.CRITICAL), ("89.99", Severity.HIGH), ("60", Severity.HIGH),
+     ("59.99", Severity.MEDIUM), ("30", Severity.MEDIUM), ("29.99", Severity.LOW), ("5", Severity.LOW),
+     ("-95", Severity.CRITICAL), ("-45", Severity.MEDIUM)],  # negative: a rise, judged by its size
+)
+def test_severity_scale(change: str, severity: Severity) -> None:
+    assert severity_for(Decimal(change)) is severity
+
+
+@pytest.mark.parametrize(
+    ("transactions", "expected", "pct"),
+    [(0, 118.5, "100"), (36, 113.5, "68.28"), (49, 114.0, "57.02"), (150, 100.0, "-50"),
+     (4, 0.0, "-400")],  # nothing expected: the rise is measured against one transaction
+)
+def test_drop_pct(transactions: int, expected: float, pct: str) -> None:
+    assert drop_pct(transactions, expected).quantize(Decimal("0.01")) == Decimal(pct)
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [("333200.00", "₹333,200"), ("3570", "₹3,570"), ("590442.50", "₹590,442.50"), ("0.00", "₹0"),
+     ("1234567.891", "₹1,234,567.89"), ("999.999", "₹1,000"), ("12.05", "₹12.05")],
+)
+def test_sales_amount_is_grouped_and_whole_when_it_can_be(amount: str, text: str) -> None:
+    assert sales_amount(Decimal(amount), "₹") == text
+
+
+def test_template_lines_follow_the_seed() -> None:
+    fields = {"bucket_start": datetime(2025, 9, 15), "transactions": 17, "revenue": Decimal("333200.00")}
+    assert template_line(fields, BucketSize.DAY, Direction.DROP, "₹") == \
+        "September 15, 2025: 17 transactions, ₹333,200 sales - low performance"
+    hourly = {**fields, "bucket_start": datetime(2025, 9, 15, 14), "revenue": Decimal("3570.50")}
+    assert template_line(hourly, BucketSize.HOUR, Direction.DROP, "$") == \
+        "September 15, 2025 14:00: 17 transactions, $3,570.50 sales - low performance"
+    assert template_line(fields, BucketSize.DAY, Direction.SPIKE, "₹").endswith("sales - unusually high sales")
+
+
+def pairs(*counts: int) -> list[tuple[int, int]]:
+    return [(c, c * 10000) for c in counts]
+
+
+def test_flat_history_keeps_a_poisson_floor() -> None:
+    base = baseline(pairs(100, 100, 100, 100), None)  # MAD 0: without a floor every dip would count
+    assert base.transactions == 100 and base.revenue_cents == 1_000_000
+    assert base.sigma == pytest.approx(10 * math.sqrt(1 + math.pi / 8))  # sqrt(median), widened for n=4
+    assert assess(95, base, 3, Direction.DROP) is None
+    assert assess(60, base, 3, Direction.DROP) is Direction.DROP
+    assert baseline(pairs(0, 0, 0), None).sigma > 1  # an empty history still has a floor
+    counts = WEEK * 6
+    counts[5 * 7 + 2] = 92  # a tiny dip after five perfectly flat weeks (pooled dispersion 0)
+    assert flagged(judge_days(counts)) == {}
+
+
+def test_spread_comes_from_the_history_or_the_pooled_dispersion() -> None:
+    wide = baseline(pairs(50, 100, 150), None)  # own spread: 1.4826 x MAD 50
+    assert wide.sigma == pytest.approx(1.4826 * 50 * math.sqrt(1 + math.pi / 6))
+    pooled = baseline(pairs(50, 100, 150), 2.0)  # pooled: 2 Poisson sigmas, whatever this phase did
+    assert pooled.sigma == pytest.approx(2 * 10 * math.sqrt(1 + math.pi / 6))
+
+
+BASE = Baseline(transactions=100, revenue_cents=0, sigma=10, size=8)
+
+
+@pytest.mark.parametrize(
+    ("count", "direction", "kind"),
+    [(70, Direction.DROP, None),  # exactly 3 sigma below: not beyond it
+     (69, Direction.DROP, Direction.DROP), (69, Direction.SPIKE, None), (69, Direction.BOTH, Direction.DROP),
+     (131, Direction.DROP, None), (131, Direction.SPIKE, Direction.SPIKE), (131, Direction.BOTH, Direction.SPIKE),
+     (130, Direction.BOTH, None), (100, Direction.BOTH, None)],
+)
+def test_assess_by_direction_and_boundary(count: int, direction: Direction, kind: Direction | None) -> None:
+    assert assess(count, BASE, 3, direction) is kind
+
+
+def judge_days(counts: Sequence[int], *, history: int = 8, min_history: int = 3,
+               direction: Direction = Direction.DROP) -> list[Verdict]:
+    judge = SeasonalJudge(7, history, min_history, 3.0, direction)
+    return [judge.judge(i, c, c * 10000) for i, c in enumerate(counts)]
+
+
+WEEK = [100, 100, 100, 100, 100, 40, 40]  # five weekdays, a quiet weekend
+
+
+def flagged(verdicts: Sequence[Verdict]) -> dict[int, Direction]:
+    return {i: v.kind for i, v in enumerate(verdicts) if v.kind is not None}
+
+
+def test_quiet_weekends_are_normal_but_a_wednesday_like_a_sunday_is_not() -> None:
+    assert flagged(judge_days(WEEK * 6)) == {}
+    counts = WEEK * 6
+    counts[4 * 7 + 2] = 40  # the Wednesday of week 5
+    assert flagged(judge_days(counts)) == {30: Direction.DROP}
+
+
+def test_a_bucket_is_never_part_of_its_own_baseline() -> None:
+    verdicts = judge_days(WEEK * 4)
+    assert all(v.baseline is None for v in verdicts[:21])  # 0, 1, 2 comparable buckets: too few
+    assert {v.baseline.size for v in verdicts[21:]} == {3}  # weeks 1-3, not week 4 itself
+    # With min_history 1, the first bucket of its weekday would be judged against itself if included.
+    assert judge_days([100] * 3 + [0], min_history=1)[3].baseline is None
+
+
+def test_past_outages_do_not_poison_later_baselines() -> None:
+    counts = WEEK * 7
+    counts[3 * 7 + 1] = counts[4 * 7 + 1] = 0  # two Tuesdays in a row with no sales
+    verdicts = judge_days(counts)
+    assert flagged(verdicts) == {22: Direction.DROP, 29: Direction.DROP}
+    after = verdicts[5 * 7 + 1]  # the next Tuesday: normal, compared with normal Tuesdays only
+    assert after.kind is None and after.baseline is not None
+    assert after.baseline.transactions == 100 and after.baseline.size == 3
+
+
+def test_history_is_a_trailing_window_of_comparable_buckets() -> None:
+    verdicts = judge_days(WEEK * 6, history=3)
+    assert max(v.baseline.size for v in verdicts if v.baseline is not None) == 3
+    # A lasting halving is reported for `history` weeks; then its flagged weeks leave no usable
+    # history (a week not judged), and from then on the new level is the normal.
+    verdicts = judge_days([100] * 7 * 3 + [50] * 7 * 5, history=3, min_history=1)
+    assert set(flagged(verdicts)) == set(range(21, 42))
+    assert all(v.baseline is None for v in verdicts[42:49])
+    assert all(v.kind is None and v.baseline.transactions == 50 for v in verdicts[49:])
+
+
+def test_noisy_history_widens_the_bar_through_the_pooled_dispersion() -> None:
+    rng = random.Random(5)
+    noisy = [round(c * rng.uniform(0.6, 1.4)) for c in WEEK * 6]
+    noisy[5 * 7 + 2] = 55  # a 45 % dip: inside this shop's ordinary swings
+    assert 37 not in flagged(judge_days(noisy))
+    calm = WEEK * 6
+    calm[5 * 7 + 2] = 55  # the same dip in a calm shop is an anomaly
+    assert flagged(judge_days(calm)) == {37: Direction.DROP}
+
+
+def test_spikes_only_when_asked_for() -> None:
+    counts = WEEK * 5
+    counts[4 * 7 + 3] = 200
+    assert flagged(judge_days(counts)) == {}
+    assert flagged(judge_days(counts, direction=Direction.SPIKE)) == {31: Direction.SPIKE}
+    counts[4 * 7 + 1] = 10
+    assert flagged(judge_days(counts, direction=Direction.BOTH)) == {29: Direction.DROP, 31: Direction.SPIKE}
+
+
+def test_fill_adds_zero_buckets_for_gaps_and_up_to_the_end() -> None:
+    rows = [Measured(10, 5, 500, 0, 6), Measured(13, 2, 200, 1, 2), Measured(20, 9, 900, 0, 9)]
+    filled = list(fill(rows, 16))
+    assert [b.index for b in filled] == [10, 11, 12, 13, 14, 15]  # 20 is past the end: not read
+    assert [b.transactions for b in filled] == [5, 0, 0, 2, 0, 0]
+    assert filled[1] == Measured(11, 0, 0, 0, 0)
+    assert list(fill([], 16)) == []  # no data: no buckets, not sixteen zero days
+
+
+# --- a synthetic shop: weekly seasonality, noise, planted outages --------------------------
+
+HOUR_WEIGHTS = (0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.6, 1.5, 3, 4.5, 6, 8,
+                9, 8.5, 7.5, 6.5, 6, 6.5, 8, 9, 8.5, 6, 3.5, 1.5)
+DAY_LEVELS = (115, 120, 120, 125, 130, 60, 45)  # Monday..Sunday: weekends well below weekdays
+FIRST_DAY = date(2025, 3, 3)  # a Monday
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def synthetic_shop(seed: int, *, weeks: int = 8, scale: float = 1.0, noise: float = 0.04,
+                   hourly_outage: bool = False) -> tuple[list[tuple[datetime, str, Decimal]], set[datetime], datetime]:
+    """Transactions of `weeks` whole weeks plus a last day cut at 10:00, the planted anomalous
+    bucket starts, and that cutoff. Day volumes vary by weekday, by a day-to-day factor
+    (lognormal, `noise`) and by Poisson chance; 94 % SUCCESS, 5 % FAILED, 1 % PENDING (unknown).
+    Daily plants: a day with no sales and two partial outages losing 55-70 % of the day.
+    Hourly plants: one weekday with a 3-hour outage. Plants sit on weekdays after 4 weeks."""
+    rng = random.Random(seed)
+    days = [FIRST_DAY + timedelta(d) for d in range(7 * weeks + 1)]
+    candidates = [d for d in days[28:-1] if d.weekday() < 5]
+    loss: dict[tuple[date, int], float] = {}
+    if hourly_outage:
+        day, first_hour = rng.choice(candidates), rng.randrange(10, 18)
+        truth = {datetime.combine(day, time(h)) for h in range(first_hour, first_hour + 3)}
+        loss = {(day, h): 1.0 for h in range(first_hour, first_hour + 3)}
+    else:
+        zero, *partial = rng.sample(candidates, 3)
+        drops = {zero: 1.0, **{d: rng.uniform(0.55, 0.7) for d in partial}}
+        truth = {datetime.combine(d, time()) for d in drops}
+        loss = {(d, h): f for d, f in drops.items() for h in range(24)}
+    cutoff = datetime.combine(days[-1], time(10))
+    rows = []
+    for day in days:
+        level = DAY_LEVELS[day.weekday()] * scale * math.exp(rng.gauss(0, noise)) / sum(HOUR_WEIGHTS)
+        for hour, weight in enumerate(HOUR_WEIGHTS):
+            for _ in range(poisson(rng, level * weight * (1 - loss.get((day, hour), 0.0)))):
+                when = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)))
+                status = rng.choices(("SUCCESS", "FAILED", "PENDING"), (94, 5, 1))[0]
+                amount = Decimal(math.exp(rng.gauss(7, 1))).quantize(Decimal("0.01"))
+                if when < cutoff:
+                    rows.append((when, status, amount))
+    return rows, truth, cutoff
+
+
+def shop_rows(transactions: Sequence[tuple[datetime | None, str | None, Decimal | None]]) -> dict[str, list]:
+    """The seed tables for a list of (transaction_date, status, total_amount)."""
+    return {
+        "customers": [{"customer_id": 1, "customer_name": "Eva Green"}],
+        "transactions": [
+            {"transaction_id": i, "customer_id": 1, "transaction_date": when, "status": status, "total_amount": amount}
+            for i, (when, status, amount) in enumerate(transactions, 1)
+        ],
+    }
+
+
+def scan_json(cli, url: str, *args: str) -> dict[str, Any]:
+    run = cli("scan", "sales", "--db", url, "--format", "json", "--fail-on", "never", *args)
+    assert run.exit_code == 0, run.stderr
+    (check,) = json.loads(run.stdout)["checks"]
+    return check
+
+
+def starts(check: dict[str, Any]) -> set[datetime]:
+    return {datetime.fromisoformat(f["bucket_start"]) for f in check["findings"]}
+
+
+def test_synthetic_daily_shops_reach_full_recall_and_precision(tmp_path, cli) -> None:
+    """Several seeds through the whole check (SQLite): every planted day found, almost nothing else."""
+    found_true = found_false = planted = 0
+    for seed in range(8):
+        rows, truth, cutoff = synthetic_shop(seed)
+        url = f"sqlite:///{tmp_path / f'daily{seed}.db'}"
+        load_database(url, shop_rows(rows))
+        check = scan_json(cli, url, "--until", cutoff.isoformat())
+        found = starts(check)
+        planted += len(truth)
+        found_true += len(found & truth)
+        found_false += len(found - truth)
+        assert datetime.combine(cutoff.date(), time()) not in found  # the incomplete last day
+        assert check["summary"]["not_judged"]["incomplete"] == 1
+        for finding in check["findings"]:  # a planted day loses 55 % or more: medium or worse
+            if datetime.fromisoformat(finding["bucket_start"]) in truth:
+                assert finding["severity"] in {"critical", "high", "medium"}
+    assert found_true == planted  # recall 1.0
+    assert found_true / (found_true + found_false) >= 0.9
+
+
+def test_synthetic_hourly_shops_find_a_three_hour_outage(tmp_path, cli) -> None:
+    found_true = found_false = planted = 0
+    for seed in range(4):
+        rows, truth, cutoff = synthetic_shop(seed, weeks=5, scale=3, hourly_outage=True)
+        url = f"sqlite:///{tmp_path / f'hourly{seed}.db'}"
+        load_database(url, shop_rows(rows))
+        check = scan_json(cli, url, "--bucket", "hour", "--until", cutoff.isoformat())
+        found = starts(check)
+        planted += len(truth)
+        found_true += len(found & truth)
+        found_false += len(found - truth)
+        for finding in check["findings"]:
+            start = datetime.fromisoformat(finding["bucket_start"])
+            assert finding["key"] == f"sales:hour:{start.isoformat()}"
+            assert finding["message"].startswith(f"{start:%B} {start.day}, {start.year} {start:%H}:00: ")
+    assert found_true == planted
+    assert found_true / (found_true + found_false) >= 0.9
+
+
+# --- against real databases ---------------------------------------------------------------
+
+DEMO_END = datetime(2025, 9, 17, 9, 30)
+
+
+def demo_rows() -> tuple[dict, list]:
+    data = generate(DEMO_END)
+    rows = {"customers": data.customers, "products": data.products,
+            "transactions": data.transactions, "transaction_items": data.transaction_items}
+    return rows, [p for p in data.planted if p.check == "sales"]
+
+
+@pytest.mark.engines
+def test_scan_sales_finds_the_planted_days_and_nothing_else(engine_url: str, cli) -> None:
+    rows, planted = demo_rows()
+    load_database(engine_url, rows)
+    run = cli("scan", "sales", "--db", engine_url, "--format", "json", "--until", DEMO_END.isoformat())
+    assert run.exit_code == 1, run.stderr
+    (check,) = json.loads(run.stdout)["checks"]
+    expected = {p.detail["day"] for p in planted if p.anomaly}
+    decoys = {p.detail["day"] for p in planted if not p.anomaly}  # the quiet Sunday, the cut-off last day
+    found = {f["bucket_start"][:10]: f for f in check["findings"]}
+    assert set(found) == expected == {"2025-09-09", "2025-09-10", "2025-09-11"}
+    assert not set(found) & decoys
+    zero = found["2025-09-09"]
+    assert zero["severity"] == "critical" and zero["transactions"] == 0 and zero["drop_pct"] == 100
+    assert zero["message"] == "September 9, 2025: 0 transactions, ₹0 sales - low performance"
+    assert zero["key"] == "sales:day:2025-09-09T00:00:00"
+    assert found["2025-09-10"]["severity"] == "high" and found["2025-09-11"]["severity"] == "medium"
+    assert list(zero)[4:] == ["bucket_start", "bucket_end", "transactions", "revenue", "expected_transactions",
+                              "expected_revenue", "drop_pct"]
+    assert check["summary"]["not_judged"] == {"incomplete": 1, "short_history": 21}
+    assert check["summary"]["judged"] == 20
+
+
+@pytest.mark.engines
+def test_findings_are_identical_on_every_engine(engine_url: str, cli, tmp_path) -> None:
+    rows, _, cutoff = synthetic_shop(0, weeks=5, scale=3, hourly_outage=True)
+    reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    load_database(reference_url, shop_rows(rows))
+    load_database(engine_url, shop_rows(rows))
+    outputs = []
+    for extra in (("--bucket", "hour"), ("--bucket", "day", "--direction", "both", "--sensitivity", "2"),
+                  ("--bucket", "hour", "--since", "2025-03-31T13:30", "--direction", "both")):
+        args = ("scan", "sales", "--format", "jsonl", "--fail-on", "never", "--until", cutoff.isoformat(), *extra)
+        reference = cli(*args, "--db", reference_url)
+        run = cli(*args, "--db", engine_url)
+        assert run.exit_code == reference.exit_code == 0, run.stderr
+        assert run.stdout == reference.stdout
+        outputs.append(run.stdout)
+    assert all(outputs)  # something was compared each time, drops and rises both
+    assert "unusually high sales" in "".join(outputs) and "low performance" in "".join(outputs)
+
+
+# A calm shop for the edge cases: 100 sales a weekday, 40 a weekend day, 100.00 each, from
+# Monday 2025-06-02 for five weeks, then a sixth Monday cut off at 10:00 by `NOW`.
+CALM_FIRST, CALM_WEEKS = date(2025, 6, 2), 5
+NOW = datetime(2025, 7, 7, 10, 0)
+QUIET_WEDNESDAY, FAILED_WEDNESDAY, NULL_AMOUNT_TUESDAY = date(2025, 6, 25), date(2025, 7, 2), date(2025, 7, 1)
+
+
+def calm_shop() -> list[tuple[datetime | None, str | None, Decimal | None]]:
+    rows: list[tuple[datetime | None, str | None, Decimal | None]] = []
+    for offset in range(7 * CALM_WEEKS + 1):
+        day = CALM_FIRST + timedelta(offset)
+        count = 40 if day.weekday() >= 5 or day == QUIET_WEDNESDAY else 100
+        status = "FAILED" if day == FAILED_WEDNESDAY else "SUCCESS"  # payments down all day
+        for i in range(count):
+            rows.append((datetime.combine(day, time(8)) + timedelta(minutes=6 * i), status, Decimal("100.00")))
+        for i, odd in enumerate(("PENDING", "REFUNDED", None)):  # statuses that are not sales
+            rows.append((datetime.combine(day, time(20, i)), odd, Decimal("100.00")))
+    rows += [(datetime.combine(NULL_AMOUNT_TUESDAY, time(21, i)), "SUCCESS", None) for i in range(3)]
+    rows += [(None, "SUCCESS", Decimal("5.00"))] * 4 + [(None, "FAILED", Decimal("5.00"))]
+    rows += [(datetime(2030, 1, 1, 12), "SUCCESS", Decimal("1.00"))] * 5  # future-dated
+    return rows
+
+
+def scan_at(url: str, now: datetime, since: datetime | None = None, until: datetime | None = None,
+            **params: str) -> tuple[list, dict[str, Any]]:
+    """Run the check in-process with a chosen `now` (the CLI always uses the clock)."""
+    cls = registry()["sales"]
+    settings = load_settings(flags={"db.url": url, **{f"sales.{k}": v for k, v in params.items()}},
+                             check_params={"sales": cls.params})
+    with run_checks(settings, [cls], Window(since, until), now=now) as report:
+        (result,) = report.results
+        findings = list(result.findings)
+    return findings, result.summary()
+
+
+@pytest.mark.engines
+def test_edge_cases_are_not_anomalies(engine_url: str, cli) -> None:
+    load_database(engine_url, shop_rows(calm_shop()))
+
+    findings, summary = scan_at(engine_url, NOW)
+    assert {f.fields["bucket_start"].date(): f.severity for f in findings} == {
+        QUIET_WEDNESDAY: Severity.HIGH, FAILED_WEDNESDAY: Severity.CRITICAL}
+    quiet, failed = findings
+    assert quiet.message == "June 25, 2025: 40 transactions, ₹4,000 sales - low performance"
+    assert quiet.fields["expected_transactions"] == Decimal("100.0")
+    assert quiet.fields["expected_revenue"] == Decimal("10000.00")
+    assert quiet.fields["drop_pct"] == Decimal("60.00")
+    assert failed.fields["transactions"] == 0 and failed.fields["revenue"] == Decimal("0.00")
+    # Weekends are normal, unknown and NULL statuses are not sales, today (cut at 10:00) is not
+    # judged, the 2030 rows make no bucket, NULL dates and amounts are counted.
+    assert summary["judged"] == 14 and summary["not_judged"] == {"short_history": 21, "incomplete": 1}
+    assert summary["skipped"] == {"no_date": 4}
+    assert summary["without_amount"] == 3
+
+    # The same through the CLI, whose clock is later: --until plays the cron job's "now".
+    check = scan_json(cli, engine_url, "--until", NOW.isoformat())
+    assert [f["key"] for f in check["findings"]] == [f.key for f in findings]
+
+    # --since: the weeks before it are still read for the baseline; nothing before it is reported.
+    findings, summary = scan_at(engine_url, NOW, since=datetime(2025, 7, 2, 9, 15))
+    assert [f.fields["bucket_start"] for f in findings] == [datetime(2025, 7, 2)]
+    assert summary["judged"] == 5
+
+    # A window with no rows at all, long after the data: nothing reported, and the summary says why.
+    findings, summary = scan_at(engine_url, datetime(2025, 9, 1), since=datetime(2025, 8, 4),
+                                until=datetime(2025, 8, 11))
+    assert findings == []
+    assert summary["nothing_judged"] == "no transactions from 2025-08-04 00:00 before 2025-08-11 00:00"
+
+    # A window shorter than one bucket.
+    findings, summary = scan_at(engine_url, NOW, since=datetime(2025, 7, 2, 10), until=datetime(2025, 7, 2, 12))
+    assert findings == []
+    assert summary["not_judged"] == {"incomplete": 1}
+    assert summary["nothing_judged"] == "the window holds no complete day"
+    findings, summary = scan_at(engine_url, NOW, since=datetime(2025, 7, 2, 10), until=datetime(2025, 7, 2, 12),
+                                bucket="hour")
+    assert findings == [] and summary["judged"] == 2 and "nothing_judged" not in summary  # 10:00, 11:00
+
+
+@pytest.mark.engines
+def test_an_empty_table_is_no_anomaly(engine_url: str, cli) -> None:
+    load_database(engine_url, shop_rows([]))
+    run = cli("scan", "sales", "--db", engine_url, "--format", "json")
+    assert run.exit_code == 0, run.stderr
+    (check,) = json.loads(run.stdout)["checks"]
+    assert check["findings"] == []
+    assert check["summary"]["nothing_judged"].startswith("no transactions before ")
+
+
+def test_impossible_history_settings_are_refused(sqlite_url: str, cli) -> None:
+    load_database(sqlite_url, shop_rows([]))
+    run = cli("scan", "sales", "--db", sqlite_url, "--history", "2", "--min-history", "3")
+    assert run.exit_code == 2
+    assert "--min-history 3 is more than --history 2" in run.stderr
+    assert cli("scan", "sales", "--db", sqlite_url, "--bucket", "week").exit_code == 2
+    assert cli("scan", "sales", "--db", sqlite_url, "--sensitivity", "0").exit_code == 2
+
+
+def test_help_documents_the_options(cli) -> None:
+    run = cli("scan", "sales", "--help")
+    assert run.exit_code == 0
+    for flag in ("--bucket", "--history", "--min-history", "--sensitivity", "--direction"):
+        assert flag in run.stdout
