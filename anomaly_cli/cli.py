@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,13 +16,14 @@ from typer import _click
 
 from anomaly_cli import __version__
 from anomaly_cli.checks import Check, registry
-from anomaly_cli.errors import AnomalyError
+from anomaly_cli.errors import AnomalyError, UsageError
 from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for, exit_code_for_error
 from anomaly_cli.render import OutputFormat
 from anomaly_cli.summarize_mode import SummarizeMode
 
 PROG = "anomaly"
 LLM_PANEL = "Plain-English summaries"
+ALERTS_PANEL = "Repeat alerts"
 
 
 def _say(message: str) -> None:
@@ -129,6 +131,16 @@ COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
         "--limit", min=1, metavar="N", help="Show at most N findings per check (all are still counted).")),
     ("quiet", bool, typer.Option("--quiet", "-q", help="No summary on stderr.")),
     ("debug", bool, typer.Option("--debug", help="Show tracebacks of errors.")),
+    ("new_only", bool, typer.Option(
+        "--new-only", rich_help_panel=ALERTS_PANEL,
+        help="Emit only findings not reported within --cooldown, or whose severity went up.")),
+    ("cooldown", Optional[str], typer.Option(
+        "--cooldown", metavar="DURATION", rich_help_panel=ALERTS_PANEL, show_default="4h",
+        help="How long a reported finding stays quiet: 30m, 4h, 1d.")),
+    ("state", Optional[str], typer.Option(
+        "--state", metavar="URL", rich_help_panel=ALERTS_PANEL,
+        show_default="a SQLite file in ~/.local/state/anomaly",
+        help="Where alert state lives (never the audited database); env ANOMALY_STATE.")),
     ("summarize", Optional[SummarizeMode], typer.Option(
         "--summarize", case_sensitive=False, show_default="auto", rich_help_panel=LLM_PANEL,
         help="Who writes the text lines: auto (the model when configured), llm or template.")),
@@ -206,6 +218,7 @@ def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = Fal
         # A switch left off is "not given", so that the environment or the file may turn it on.
         "brief": True if given["brief"] else None,
         "llm.send_personal_data": True if given["llm_send_personal_data"] else None,
+        "state": given["state"], "cooldown": given["cooldown"],
     }
     for cls in checks:
         for param in cls.params:
@@ -218,12 +231,19 @@ def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = Fal
     window = parse_window(given["since"], given["until"], now=now)
     fmt = settings["format"] or _default_format(given["output"])
     summarizer = _summarizer(settings, fmt)
+    if given["new_only"] and given["limit"] is not None:
+        raise UsageError("--limit cannot be combined with --new-only",
+                         hint="findings past the limit would be marked as reported without being shown")
 
-    with _output_stream(given["output"]) as (stream, is_terminal):
+    with _output_stream(given["output"]) as (stream, is_terminal), _alert_store(settings, given) as store:
         with run_checks(settings, checks, window, limit=given["limit"], now=now,
                         skip_unavailable=every) as report:
             from anomaly_cli import render
 
+            if store is not None:
+                moment = datetime.now(timezone.utc)
+                for result in report.results:
+                    result.apply(lambda found, s=store: s.new_only(found, cooldown=settings["cooldown"], now=moment))
             if summarizer is not None:
                 for result in report.results:
                     summarizer.attach(result)
@@ -240,6 +260,23 @@ def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = Fal
                  + (f" ({counts})" if counts else "")
                  + (f"; written to {given['output']}" if given["output"] else ""))
     return exit_code_for(report.worst, settings["fail_on"])
+
+
+@contextmanager
+def _alert_store(settings: Any, given: dict[str, Any]) -> Iterator[Any]:
+    """The alert store for --new-only (None without it); never the audited database."""
+    if not given["new_only"]:
+        yield None
+        return
+    from anomaly_cli.db import parse_url
+    from anomaly_cli.state import AlertStore, default_state_url
+
+    state = settings["state"] or default_state_url(settings.environ)
+    audited = settings["db.url"]
+    if audited and parse_url(state).render_as_string() == parse_url(audited).render_as_string():
+        raise UsageError("--state must not be the audited database", hint="scans never write to it")
+    with AlertStore(state, connect_timeout=settings["db.connect_timeout"]) as store:
+        yield store
 
 
 def _summarizer(settings: Any, fmt: OutputFormat) -> Any:
@@ -261,25 +298,16 @@ def _default_format(output: Path | None) -> OutputFormat:
     return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.TEXT
 
 
-class _output_stream:  # noqa: N801 - used as a context manager, reads like one
+@contextmanager
+def _output_stream(path: Path | None) -> Iterator[tuple[Any, bool]]:
     """stdout, or an atomically written file; yields (stream, is_terminal)."""
+    if path is None:
+        yield sys.stdout, sys.stdout.isatty()
+        return
+    from anomaly_cli.output import atomic_writer
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._cm: Any = None
-
-    def __enter__(self) -> tuple[Any, bool]:
-        if self.path is None:
-            return sys.stdout, sys.stdout.isatty()
-        from anomaly_cli.output import atomic_writer
-
-        self._cm = atomic_writer(self.path)
-        return self._cm.__enter__(), False
-
-    def __exit__(self, *exc: Any) -> Any:
-        if self._cm is not None:
-            return self._cm.__exit__(*exc)
-        return None
+    with atomic_writer(path) as stream:
+        yield stream, False
 
 
 def _help_text(doc: str) -> str:
@@ -391,6 +419,97 @@ def load_checkout(
 ) -> None:
     """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`."""
     _load("checkout", file, day, db, config)
+
+
+alerts_app = typer.Typer(help="The alert state behind --new-only: list, show, acknowledge and label alerts.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+STATE_OPTION = typer.Option("--state", metavar="URL", help="Alert state store; env ANOMALY_STATE.")
+
+
+@contextmanager
+def _open_state(state: str | None) -> Iterator[Any]:
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.state import AlertStore, default_state_url
+
+    settings = load_settings(flags={"state": state}, check_params={})
+    with AlertStore(settings["state"] or default_state_url(settings.environ)) as store:
+        yield store
+
+
+@alerts_app.command("list")
+def alerts_list(
+    check: Annotated[Optional[str], typer.Option("--check", help="Only this check's alerts.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", metavar="fraud|false_positive|unlabelled",
+                                                 help="Only alerts with this label.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N alerts.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+) -> None:
+    """List remembered alerts, most recently seen first, with label counts per check."""
+    from anomaly_cli.render.encode import dumps
+
+    with _open_state(state) as store:
+        records = store.list(check=check, label=label, limit=limit)
+        counts = store.label_counts(check)
+    if as_json:
+        for record in records:
+            print(dumps(record.as_dict()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Key", "Check", "Severity", "Last seen", "Seen", "Notified", "Acked", "Label")
+    for r in records:
+        table.add_row(r.key, r.check, str(r.severity), f"{r.last_seen:%Y-%m-%d %H:%M}", str(r.times_seen),
+                      f"{r.last_notified:%Y-%m-%d %H:%M}" if r.last_notified else "",
+                      "yes" if r.acked_at else "", r.label or "")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    for name, tally in counts.items():
+        judged = tally.get("fraud", 0) + tally.get("false_positive", 0)
+        precision = f"; precision {tally.get('fraud', 0) / judged:.2f}" if judged else ""
+        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in tally.items()) + precision)
+
+
+@alerts_app.command("show")
+def alerts_show(key: Annotated[str, typer.Argument(help="The finding's key.")],
+                state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """Everything remembered about one alert, as JSON."""
+    from anomaly_cli.render.encode import dumps
+    from anomaly_cli.state import UnknownAlertError
+
+    with _open_state(state) as store:
+        record = store.show(key)
+    if record is None:
+        raise UnknownAlertError(f"no alert with key {key!r}", hint="see 'anomaly alerts list'")
+    print(dumps(record.as_dict()))
+
+
+@alerts_app.command("ack")
+def alerts_ack(key: Annotated[str, typer.Argument(help="The finding's key.")],
+               state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """Acknowledge an alert: --new-only stays quiet about it until its severity rises."""
+    with _open_state(state) as store:
+        record = store.ack(key, datetime.now(timezone.utc))
+    _say(f"acknowledged {record.key} ({record.severity})")
+
+
+@alerts_app.command("label")
+def alerts_label(
+    key: Annotated[str, typer.Argument(help="The finding's key.")],
+    fraud: Annotated[bool, typer.Option("--fraud", help="A real problem.")] = False,
+    false_positive: Annotated[bool, typer.Option("--false-positive", help="Not a problem.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the label.")] = False,
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+) -> None:
+    """Label an alert --fraud or --false-positive; the labels give each check's precision in `alerts list`."""
+    if fraud + false_positive + clear != 1:
+        raise UsageError("give exactly one of --fraud, --false-positive or --clear")
+    label = "fraud" if fraud else "false_positive" if false_positive else None
+    with _open_state(state) as store:
+        record = store.label(key, label, datetime.now(timezone.utc))
+    _say(f"labelled {record.key} {record.label or '(none)'}")
 
 
 def main() -> None:

@@ -6,12 +6,13 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from anomaly_cli.errors import ConfigError
 from anomaly_cli.exit_codes import FailOn
-from anomaly_cli.params import Param, parse_identifier, parse_text
+from anomaly_cli.params import Param, parse_duration, parse_identifier, parse_text
 from anomaly_cli.render import OutputFormat
 from anomaly_cli.summarize_mode import SummarizeMode
 
@@ -52,6 +53,9 @@ def _general_params() -> list[tuple[str, Param]]:
         ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
         ("format", Param("format", None, "output format", kind=OutputFormat)),
         ("fail_on", Param("fail_on", FailOn.LOW, "exit 1 at or above this severity", kind=FailOn)),
+        ("state", Param("state", None, "alert state store URL (never the audited database)", kind=str)),
+        ("cooldown", Param("cooldown", timedelta(hours=4), "quiet period of a reported alert",
+                           parse_fn=parse_duration)),
         ("summarize", Param("summarize", SummarizeMode.AUTO, "who writes the plain-English lines",
                             kind=SummarizeMode)),
         ("brief", Param("brief", False, "add an executive summary per check", kind=bool)),

@@ -6,6 +6,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,6 +37,25 @@ def parse_text(text: Any) -> str:
     if not isinstance(text, str) or not text or any(ord(c) < 32 for c in text):
         raise ValueError("must be a non-empty string without control characters")
     return text
+
+
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: Any) -> timedelta:
+    """'90m', '4h', '1d', '3600s' (a bare number is hours)."""
+    if isinstance(text, timedelta):
+        return text
+    raw = str(text).strip().lower()
+    unit = raw[-1:] if raw[-1:] in DURATION_UNITS else "h"
+    number = raw[:-1] if raw[-1:] in DURATION_UNITS else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 30m, 4h, 1d)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError(f"{text!r} is not a duration (use e.g. 30m, 4h, 1d)")
+    return timedelta(**{DURATION_UNITS[unit]: value})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,454 @@
+"""The alert state store: what was already notified, acknowledged or labelled (never in the audited database)."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from anomaly_cli.db import DATETIME, create_engine, driver_message, mask_url, parse_url
+from anomaly_cli.errors import DatabaseError, UsageError
+from anomaly_cli.model import Finding, Severity
+
+TABLE = "anomaly_alerts"
+LABELS = ("fraud", "false_positive")
+UNLABELLED = "unlabelled"
+DEFAULT_COOLDOWN = timedelta(hours=4)
+BATCH_SIZE = 100
+BUSY_TIMEOUT_MS = 30_000
+RETRIES = 5  # deadlocks between concurrent runs are expected now and then; a batch is simply redone
+
+T = TypeVar("T")
+
+# Keys are compared byte for byte on every engine: MariaDB's default utf8mb4 collation would
+# fold case and make two distinct keys collide on the primary key.
+_KEY = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+METADATA = sa.MetaData()
+ALERTS = sa.Table(
+    TABLE, METADATA,
+    sa.Column("key", _KEY, primary_key=True),
+    sa.Column("check", sa.String(64), nullable=False, index=True),
+    sa.Column("severity", sa.SmallInteger, nullable=False),  # Severity as its int: SQL can compare it
+    sa.Column("first_seen", DATETIME, nullable=False),
+    sa.Column("last_seen", DATETIME, nullable=False),
+    sa.Column("last_notified", DATETIME),
+    sa.Column("notified_severity", sa.SmallInteger),
+    sa.Column("times_seen", sa.Integer, nullable=False),
+    sa.Column("acked_at", DATETIME),
+    # The severity that was acknowledged: only a worse one breaks the silence.
+    sa.Column("acked_severity", sa.SmallInteger),
+    sa.Column("label", sa.String(16)),
+    sa.Column("label_at", DATETIME),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.CheckConstraint("label IN ('fraud', 'false_positive')", name="ck_anomaly_alerts_label"),
+    # Messages carry ₹ and customer names; a latin1 server default would reject them.
+    mysql_charset="utf8mb4",
+    mariadb_charset="utf8mb4",
+)
+C = ALERTS.c
+
+
+def default_state_url(environ: Mapping[str, str] | None = None) -> str:
+    """ANOMALY_STATE if set, else a SQLite file in the XDG state directory."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("ANOMALY_STATE", "").strip()
+    if explicit:
+        return explicit
+    xdg = env.get("XDG_STATE_HOME", "")
+    # The XDG spec says a relative XDG_STATE_HOME is invalid and must be ignored.
+    if xdg and os.path.isabs(xdg):
+        root = Path(xdg)
+    else:
+        root = Path(env.get("HOME") or Path.home()) / ".local" / "state"
+    return URL.create("sqlite", database=str(root / "anomaly" / "state.db")).render_as_string()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One row of the store: what was seen, when it was last notified, and what a person said of it."""
+
+    key: str
+    check: str
+    severity: Severity
+    first_seen: datetime
+    last_seen: datetime
+    last_notified: datetime | None
+    notified_severity: Severity | None
+    times_seen: int
+    acked_at: datetime | None
+    acked_severity: Severity | None
+    label: str | None
+    label_at: datetime | None
+    message: str
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> AlertRecord:
+        def sev(value: int | None) -> Severity | None:
+            return None if value is None else Severity(value)
+
+        m = row._mapping
+        return cls(key=m["key"], check=m["check"], severity=Severity(m["severity"]),
+                   first_seen=m["first_seen"], last_seen=m["last_seen"], last_notified=m["last_notified"],
+                   notified_severity=sev(m["notified_severity"]), times_seen=m["times_seen"],
+                   acked_at=m["acked_at"], acked_severity=sev(m["acked_severity"]), label=m["label"],
+                   label_at=m["label_at"], message=m["message"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ISO datetimes, severity words."""
+        out: dict[str, Any] = {}
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
+            if isinstance(value, Severity):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[name] = value
+        return out
+
+
+class UnknownAlertError(UsageError, KeyError):
+    """No alert with that key in the store (a UsageError for the CLI, a KeyError for callers)."""
+
+
+class AlertStore:
+    """The alert state on one connection: `with AlertStore(url) as store: ...`.
+
+    The table is created on first use. Every write is a short transaction of at most
+    `batch_size` findings, taken so that concurrent runs against the same store see each
+    other's marks: on SQLite BEGIN IMMEDIATE (one writer at a time, others wait up to 30 s);
+    on MariaDB and PostgreSQL row locks from the upsert plus a conditional UPDATE whose
+    row count says which process won a key.
+    """
+
+    def __init__(self, url: str | URL, *, connect_timeout: int = 10, batch_size: int = BATCH_SIZE) -> None:
+        self.url = parse_url(url) if isinstance(url, str) else url
+        self.connect_timeout = connect_timeout
+        self.batch_size = max(1, batch_size)
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+        self._writing = False  # read by the SQLite begin hook: IMMEDIATE only when we mean to write
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> AlertStore:
+        self.open()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        backend = self.url.get_backend_name()
+        if backend == "sqlite":
+            database = self.url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                # The default lives in ~/.local/state/anomaly, which may not exist yet.
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._engine = create_engine(self.url, connect_timeout=self.connect_timeout, read_only=False)
+        if backend == "sqlite":
+            self._sqlite_hooks(self._engine)
+        try:
+            try:
+                self._conn = self._engine.connect()
+            except SQLAlchemyError as exc:
+                raise DatabaseError(f"cannot open the alert state at {mask_url(self.url)}: {driver_message(exc)}",
+                                    hint="check --state or ANOMALY_STATE") from None
+            if backend != "sqlite":
+                # READ COMMITTED: MariaDB's default REPEATABLE READ adds gap locks that make
+                # concurrent upserts deadlock far more often, and buys us nothing here.
+                self._conn.execution_options(isolation_level="READ COMMITTED")
+            # Two first runs may race to create the table: the loser retries and checkfirst sees it.
+            self._transact(lambda conn: METADATA.create_all(conn, checkfirst=True), write=True,
+                           retry_if=lambda exc: _transient(exc) or _already_exists(exc))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _sqlite_hooks(self, engine: Engine) -> None:
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite would BEGIN DEFERRED, and only before DML; we emit BEGIN ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # WAL: `alerts list` and other readers never block a cron run's writes, nor the reverse.
+            # Two first runs switching a new file at once deadlock on the lock upgrade, and SQLite
+            # then answers "locked" without waiting: so we wait and retry (it sticks once done).
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05))
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so check-and-mark is one atomic step
+            # across processes and no transaction fails later upgrading a stale read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self._writing else "BEGIN")
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("AlertStore is not open (use it as a context manager)")
+        return self._conn
+
+    # -- transactions and errors -----------------------------------------------------------
+
+    def _transact(self, work: Callable[[Connection], T], *, write: bool,
+                  retry_if: Callable[[DBAPIError], bool] | None = None) -> T:
+        """Run `work` in one transaction; redo it on a deadlock; driver errors become DatabaseError."""
+        retry_if = retry_if or _transient
+        conn = self.conn
+        for attempt in range(RETRIES + 1):
+            self._writing = write
+            try:
+                with conn.begin():
+                    return work(conn)
+            except DBAPIError as exc:
+                if attempt < RETRIES and retry_if(exc):
+                    # Nothing of a failed batch was yielded yet, so redoing it is safe.
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                    continue
+                raise DatabaseError(f"alert state query failed on {mask_url(self.url)}: {driver_message(exc)}") \
+                    from None
+            except SQLAlchemyError as exc:
+                raise DatabaseError(f"alert state query failed on {mask_url(self.url)}: {exc}") from None
+            finally:
+                self._writing = False
+        raise AssertionError("unreachable")
+
+    # -- scan-time API ---------------------------------------------------------------------
+
+    def new_only(self, findings: Iterable[Finding], *, cooldown: timedelta = DEFAULT_COOLDOWN,
+                 now: datetime) -> Iterator[Finding]:
+        """Yield the findings not notified within `cooldown`, or worse than when last notified.
+
+        Every finding is recorded; the yielded ones are marked notified. Acknowledged alerts
+        stay silent until their severity rises above the acknowledged one (which clears the
+        ack). Marks are committed before the batch is yielded: a finding is notified at most
+        once per cooldown even if the run dies afterwards, and it comes back after the cooldown.
+        """
+        if cooldown < timedelta(0):
+            raise UsageError(f"the cooldown cannot be negative ({cooldown})")
+        moment = _instant(now)
+        cutoff = moment - cooldown
+        return self._stream(findings, lambda batch: self._transact(
+            lambda conn: self._mark(conn, batch, moment, cutoff), write=True))
+
+    def record(self, findings: Iterable[Finding], *, now: datetime) -> Iterator[Finding]:
+        """Yield every finding, recording it as seen (not as notified: a later --new-only run still tells)."""
+        moment = _instant(now)
+
+        def save(batch: list[Finding]) -> set[str]:
+            self._transact(lambda conn: self._upsert(conn, batch, moment), write=True)
+            return {f.key for f in batch}
+
+        return self._stream(findings, save)
+
+    def _stream(self, findings: Iterable[Finding], flush: Callable[[list[Finding]], set[str]]) -> Iterator[Finding]:
+        # Small batches: memory stays flat, and a run holds the store's locks only briefly
+        # (never while the caller renders what we yield).
+        for batch in _batches(findings, self.batch_size):
+            keep = flush(batch)
+            yield from (f for f in batch if f.key in keep)
+
+    def _upsert(self, conn: Connection, batch: list[Finding], moment: datetime) -> None:
+        rows = [{"key": f.key, "check": f.check, "severity": int(f.severity), "first_seen": moment,
+                 "last_seen": moment, "times_seen": 1, "message": f.message}
+                for f in sorted(batch, key=lambda f: f.key)]  # one lock order for every process
+        conn.execute(_upsert_statement(conn.dialect.name), rows)
+
+    def _mark(self, conn: Connection, batch: list[Finding], moment: datetime, cutoff: datetime) -> set[str]:
+        """Record the batch, then claim each key that is due; the row count says who won it."""
+        self._upsert(conn, batch, moment)
+        won = set()
+        for finding in sorted(batch, key=lambda f: f.key):
+            result = conn.execute(_CLAIM, {"k": finding.key, "sev": int(finding.severity),
+                                           "cutoff": cutoff, "now": moment})
+            if result.rowcount == 1:
+                won.add(finding.key)
+        return won
+
+    # -- `anomaly alerts` API --------------------------------------------------------------
+
+    def list(self, *, check: str | None = None, label: str | None = None,
+             limit: int | None = None) -> builtins.list[AlertRecord]:  # `list` is this method here
+        """Alerts, most recently seen first; `label` may also be 'unlabelled'."""
+        stmt = sa.select(ALERTS).order_by(C.last_seen.desc(), C.key)
+        if check is not None:
+            stmt = stmt.where(C.check == check)
+        if label == UNLABELLED:
+            stmt = stmt.where(C.label.is_(None))
+        elif label is not None:
+            stmt = stmt.where(C.label == _valid_label(label))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._transact(lambda conn: [AlertRecord.from_row(r) for r in conn.execute(stmt)], write=False)
+
+    def show(self, key: str) -> AlertRecord | None:
+        row = self._transact(lambda conn: conn.execute(sa.select(ALERTS).where(C.key == key)).first(),
+                             write=False)
+        return None if row is None else AlertRecord.from_row(row)
+
+    def ack(self, key: str, now: datetime) -> AlertRecord:
+        """Silence an alert until its severity rises above the current one."""
+        stmt = (sa.update(ALERTS).where(C.key == key)
+                .values(acked_at=_instant(now), acked_severity=C.severity))
+        return self._change(key, stmt)
+
+    def label(self, key: str, label: str | None, now: datetime) -> AlertRecord:
+        """Say what an alert really was ('fraud' or 'false_positive'); None clears the label."""
+        if label is not None:
+            label = _valid_label(label)
+        stmt = (sa.update(ALERTS).where(C.key == key)
+                .values(label=label, label_at=None if label is None else _instant(now)))
+        return self._change(key, stmt)
+
+    def _change(self, key: str, stmt: sa.Update) -> AlertRecord:
+        def work(conn: Connection) -> sa.Row[Any] | None:
+            if conn.execute(stmt).rowcount != 1:
+                return None
+            return conn.execute(sa.select(ALERTS).where(C.key == key)).first()
+
+        row = self._transact(work, write=True)
+        if row is None:
+            raise UnknownAlertError(f"no alert with key {key!r} in the alert state",
+                                    hint="see 'anomaly alerts list'")
+        return AlertRecord.from_row(row)
+
+    def label_counts(self, check: str | None = None) -> dict[str, dict[str, int]]:
+        """Per check: how many alerts were labelled fraud, false_positive, or not yet."""
+        stmt = sa.select(C.check, C.label, sa.func.count()).group_by(C.check, C.label).order_by(C.check)
+        if check is not None:
+            stmt = stmt.where(C.check == check)
+        counts: dict[str, dict[str, int]] = {}
+        for name, label, n in self._transact(lambda conn: conn.execute(stmt).all(), write=False):
+            bucket = counts.setdefault(name, {"fraud": 0, "false_positive": 0, UNLABELLED: 0})
+            bucket[label or UNLABELLED] += n
+        return counts
+
+
+# The claim: one statement, evaluated on the newest row version under its row lock, so only
+# one of two concurrent runs can turn a due alert into a notified one.
+_CLAIM = (
+    sa.update(ALERTS)
+    .where(C.key == sa.bindparam("k"))
+    .where(sa.or_(
+        sa.and_(C.acked_at.is_(None),
+                sa.or_(C.last_notified.is_(None),
+                       C.last_notified <= sa.bindparam("cutoff", type_=DATETIME),
+                       C.notified_severity < sa.bindparam("sev"))),
+        C.acked_severity < sa.bindparam("sev"),
+    ))
+    # A rise above the acknowledged severity is news: it is notified and needs a new ack.
+    .values(last_notified=sa.bindparam("now", type_=DATETIME), notified_severity=sa.bindparam("sev"),
+            acked_at=None, acked_severity=None)
+)
+
+
+# A literal, not a bound 1: pymysql's fast executemany cannot take parameters after VALUES (...).
+_ONE = sa.literal_column("1", sa.Integer)
+
+
+def _upsert_statement(dialect: str) -> sa.Insert:
+    """INSERT a new alert, or refresh a known one (severity, message, last_seen, times_seen)."""
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(ALERTS)
+        return stmt.on_duplicate_key_update({
+            "check": stmt.inserted.check, "severity": stmt.inserted.severity,
+            "last_seen": stmt.inserted.last_seen, "message": stmt.inserted.message,
+            "times_seen": C.times_seen + _ONE,
+        })
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:
+        raise UsageError(f"the alert state cannot live in a {dialect} database",
+                         hint="use SQLite, MariaDB/MySQL or PostgreSQL")
+    stmt = insert(ALERTS)
+    return stmt.on_conflict_do_update(index_elements=[C.key], set_={
+        "check": stmt.excluded.check, "severity": stmt.excluded.severity,
+        "last_seen": stmt.excluded.last_seen, "message": stmt.excluded.message,
+        "times_seen": C.times_seen + _ONE,
+    })
+
+
+def _batches(findings: Iterable[Finding], size: int) -> Iterator[list[Finding]]:
+    """Lists of at most `size` findings with distinct keys (a repeated key starts a new batch).
+
+    Distinct keys because one multi-row upsert may not touch a row twice on PostgreSQL,
+    and a repeat must see the first occurrence's mark.
+    """
+    batch: list[Finding] = []
+    keys: set[str] = set()
+    for finding in findings:
+        if len(batch) >= size or finding.key in keys:
+            yield batch
+            batch, keys = [], set()
+        batch.append(finding)
+        keys.add(finding.key)
+    if batch:
+        yield batch
+
+
+def _instant(now: datetime) -> datetime:
+    """Whole seconds (MariaDB and our SQLite format keep no fractions), naive (UTC if it was aware)."""
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=0)
+
+
+def _valid_label(label: str) -> str:
+    if label not in LABELS:
+        raise UsageError(f"unknown label {label!r}", hint="use fraud or false_positive")
+    return label
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A deadlock or lock timeout between concurrent runs: worth redoing the transaction."""
+    if exc.connection_invalidated:
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
+    if sqlstate in ("40P01", "40001"):  # deadlock_detected, serialization_failure
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in (1205, 1213)  # pymysql: lock wait timeout, deadlock
+
+
+def _already_exists(exc: DBAPIError) -> bool:
+    """CREATE TABLE lost a race with another process (PostgreSQL: a pg_type duplicate; MariaDB: 1050)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in ("42P07", "23505"):
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in (1050, 1061)
