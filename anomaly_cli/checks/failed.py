@@ -352,7 +352,7 @@ class FailedCheck(Check):
     critical, at 25 % or more high, otherwise medium; concentrated incidents one level lower.
     failure_rate and expected_rate are percentages with 2 decimals. Statuses other than the
     success and failed values count in total but not as failures. Rows without a date are
-    skipped and counted. With --list true every failed transaction in the window is also
+    skipped and counted. With --list every failed transaction in the window is also
     reported, as a low finding in the seed's line, with bucket_start = bucket_end = its time,
     ordered by time.
     """
