@@ -387,38 +387,34 @@ def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path |
          f" (rejected {report.rejected}, replaced {report.replaced})")
 
 
-LOAD_FILE = typer.Argument(..., metavar="FILE", help="The CSV file.", show_default=False)
-LOAD_DATE = typer.Option("--date", metavar="YYYY-MM-DD", help="The day of the file's HHh MM times.")
-LOAD_DB = typer.Option("--db", metavar="URL", help="Database to write to; env ANOMALY_DB_URL.")
-LOAD_CONFIG = typer.Option("--config", metavar="FILE", help="Config file (table and column names).")
+def _load_command(kind: str, doc: str) -> Callable[..., None]:
+    def command(
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV file.", show_default=False)],
+        day: Annotated[Optional[str], typer.Option(
+            "--date", metavar="YYYY-MM-DD", help="The day of the file's HHh MM times.")] = None,
+        db: Annotated[Optional[str], typer.Option(
+            "--db", metavar="URL", help="Database to write to; env ANOMALY_DB_URL.")] = None,
+        config: Annotated[Optional[Path], typer.Option(
+            "--config", metavar="FILE", help="Config file (table and column names).")] = None,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    ) -> None:
+        _load(kind, file, day, db, config)
+
+    command.__doc__ = doc
+    return command
 
 
-@load_app.command("counts")
-def load_counts(
-    file: Annotated[Path, LOAD_FILE],
-    day: Annotated[Optional[str], LOAD_DATE] = None,
-    db: Annotated[Optional[str], LOAD_DB] = None,
-    config: Annotated[Optional[Path], LOAD_CONFIG] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
-) -> None:
-    """Per-minute counts by status (time,status,count or f0_) into the counts table, for `scan rates`.
+_COUNTS_DOC = """Per-minute counts by status (time,status,count or f0_) into the counts table, for `scan rates`.
 
     Duplicate (minute, status) rows are summed; absent minutes mean zero. A file with a bad row
     loads nothing and names the line. Reloading a file replaces its minutes.
     """
-    _load("counts", file, day, db, config)
+_CHECKOUT_DOC = """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`.
 
-
-@load_app.command("checkout")
-def load_checkout(
-    file: Annotated[Path, LOAD_FILE],
-    day: Annotated[Optional[str], LOAD_DATE] = None,
-    db: Annotated[Optional[str], LOAD_DB] = None,
-    config: Annotated[Optional[Path], LOAD_CONFIG] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
-) -> None:
-    """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`."""
-    _load("checkout", file, day, db, config)
+    Reloading a file replaces its hours.
+    """
+for _kind, _doc in (("counts", _COUNTS_DOC), ("checkout", _CHECKOUT_DOC)):
+    load_app.command(_kind, help=_help_text(_doc))(_load_command(_kind, _doc))
 
 
 alerts_app = typer.Typer(help="The alert state behind --new-only: list, show, acknowledge and label alerts.",

@@ -13,11 +13,12 @@ import sqlalchemy as sa
 
 from anomaly_cli.checks import CheckContext
 from anomaly_cli.checks.checkout import (
-    CheckoutCheck, Hour, Rules, expected_for, is_drop, judge, lower_tail, severity_for, skip_reason,
+    CheckoutCheck, Hour, Rules, expected_for, is_drop, judge, lower_tail, skip_reason,
 )
 from anomaly_cli.config import default_schema
 from anomaly_cli.loaders import load_checkout, parse_checkout
 from anomaly_cli.model import Severity, Window
+from anomaly_cli.stats import severity_by_drop
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cloudwalk"
 DAY1, DAY2 = date(2025, 7, 12), date(2025, 7, 13)
@@ -93,7 +94,7 @@ def test_the_options_are_the_rules() -> None:
                                                 ("89.99", Severity.HIGH), ("60", Severity.HIGH),
                                                 ("59.99", Severity.MEDIUM), ("29.99", Severity.LOW)])
 def test_severity(drop: str, severity: Severity) -> None:
-    assert severity_for(Decimal(drop)) is severity
+    assert severity_by_drop(Decimal(drop)) is severity
 
 
 def test_fields_and_sentence() -> None:

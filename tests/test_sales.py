@@ -16,11 +16,12 @@ from anomaly_cli.audit import run_checks
 from anomaly_cli.checks import registry
 from anomaly_cli.checks.sales import (
     Baseline, BucketSize, Direction, Measured, SeasonalJudge, Verdict, assess, baseline, drop_pct, fill,
-    sales_amount, severity_for, template_line,
+    sales_amount, template_line,
 )
 from anomaly_cli.config import load_settings
 from anomaly_cli.demo_data import generate
 from anomaly_cli.model import Severity, Window
+from anomaly_cli.stats import severity_by_drop
 from tests.conftest import load_database
 
 # --- judging rules, no database ------------------------------------------------------------
@@ -33,7 +34,7 @@ from tests.conftest import load_database
      ("-95", Severity.CRITICAL), ("-45", Severity.MEDIUM)],  # negative: a rise, judged by its size
 )
 def test_severity_scale(change: str, severity: Severity) -> None:
-    assert severity_for(Decimal(change)) is severity
+    assert severity_by_drop(Decimal(change)) is severity
 
 
 @pytest.mark.parametrize(

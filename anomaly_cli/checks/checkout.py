@@ -14,6 +14,7 @@ from typing import Any
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.model import CheckResult, Finding, Severity
 from anomaly_cli.params import Param
+from anomaly_cli.stats import normal_tail, severity_by_drop
 from anomaly_cli.wording import CENT, clock, long_date, percent
 
 HOUR = timedelta(hours=1)
@@ -46,8 +47,7 @@ class Rules:
 
     @property
     def alpha(self) -> float:
-        """The one-sided normal tail at `sensitivity` standard deviations (3 -> 0.00135)."""
-        return 0.5 * math.erfc(self.sensitivity / math.sqrt(2))
+        return normal_tail(self.sensitivity)
 
 
 def lower_tail(k: int, lam: float) -> float:
@@ -100,17 +100,6 @@ def is_drop(today: float, expected: float, rules: Rules) -> bool:
             and lower_tail(math.floor(today), expected) <= rules.alpha)
 
 
-def severity_for(drop_pct: Decimal) -> Severity:
-    """>= 90 % critical, >= 60 % high, >= 30 % medium, otherwise low."""
-    if drop_pct >= 90:
-        return Severity.CRITICAL
-    if drop_pct >= 60:
-        return Severity.HIGH
-    if drop_pct >= 30:
-        return Severity.MEDIUM
-    return Severity.LOW
-
-
 def decimal(value: float | None) -> Decimal | None:
     """An average (or expected count) as a Decimal with 2 places."""
     if value is None:
@@ -145,7 +134,7 @@ def judge(hour: Hour, rules: Rules) -> Finding | None:
         "avg_last_month": decimal(hour.avg_last_month),
     }
     return Finding(check=CheckoutCheck.name, key=f"checkout:{hour.ts.isoformat()}",
-                   severity=severity_for(drop_pct), message=template_line(fields), fields=fields)
+                   severity=severity_by_drop(drop_pct), message=template_line(fields), fields=fields)
 
 
 def template_line(fields: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckResult, Finding, Severity
 from anomaly_cli.params import Param
+from anomaly_cli.stats import normal_tail
 from anomaly_cli.wording import CENT, clock, long_date, percent
 
 EPOCH = datetime(1970, 1, 1)
@@ -56,8 +57,7 @@ class Rules:
 
     @property
     def alpha(self) -> float:
-        """The one-sided normal tail at `sensitivity` standard deviations (3 -> 0.00135)."""
-        return 0.5 * math.erfc(self.sensitivity / math.sqrt(2))
+        return normal_tail(self.sensitivity)
 
 
 @dataclass

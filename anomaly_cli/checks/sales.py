@@ -16,6 +16,7 @@ from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckResult, Finding, Severity
 from anomaly_cli.params import Param
+from anomaly_cli.stats import severity_by_drop
 from anomaly_cli.wording import CENT, clock, long_date
 
 EPOCH = datetime(1970, 1, 1)
@@ -106,18 +107,6 @@ def assess(transactions: int, base: Baseline, sensitivity: float, direction: Dir
 def drop_pct(transactions: int, expected: float) -> Decimal:
     """Signed: positive for a drop, negative for a rise; an expectation below 1 counts as 1."""
     return (Decimal(str(expected)) - transactions) / Decimal(str(max(expected, 1.0))) * HUNDRED
-
-
-def severity_for(change_pct: Decimal) -> Severity:
-    """By the size of the drop (or rise): >= 90 % critical, >= 60 % high, >= 30 % medium, else low."""
-    size = abs(change_pct)
-    if size >= 90:
-        return Severity.CRITICAL
-    if size >= 60:
-        return Severity.HIGH
-    if size >= 30:
-        return Severity.MEDIUM
-    return Severity.LOW
 
 
 class SeasonalJudge:
@@ -231,7 +220,7 @@ def make_finding(bucket: Measured, verdict: Verdict, size: BucketSize, currency:
     return Finding(
         check=SalesCheck.name,
         key=f"sales:{size.value}:{start.isoformat()}",
-        severity=severity_for(change),
+        severity=severity_by_drop(change),
         message=template_line(fields, size, verdict.kind, currency),
         fields=fields,
     )
