@@ -135,3 +135,18 @@ def test_findings_are_identical_on_every_engine(engine_url: str, cli, tmp_path) 
     assert run.exit_code == reference.exit_code == 0, run.stderr
     assert run.stdout == reference.stdout
     assert len(run.stdout.splitlines()) == 10
+
+
+@pytest.mark.engines
+def test_items_without_a_date_are_counted_not_flagged(engine_url: str, cli) -> None:
+    rows, _ = demo_rows()
+    undated = dict(rows["transactions"][0], transaction_id=999_999, transaction_date=None)
+    item = dict(rows["transaction_items"][0], item_id=999_999, transaction_id=999_999, product_price=Decimal("1.00"))
+    rows = {**rows, "transactions": [*rows["transactions"], undated],
+            "transaction_items": [*rows["transaction_items"], item]}
+    load_database(engine_url, rows)
+    for window in ((), ("--since", "2025-08-01", "--until", "2025-10-01")):
+        run = cli("scan", "price", "--db", engine_url, "--format", "json", *window)
+        check = json.loads(run.stdout)["checks"][0]
+        assert check["summary"]["skipped"]["no_date"] == 1
+        assert 999_999 not in {f["transaction_id"] for f in check["findings"]}

@@ -172,7 +172,7 @@ class PriceCheck(Check):
 
     def _findings(self, ctx: CheckContext, skipped: Counter[str]) -> Iterator[Finding]:
         below, above = ctx.params["below"], ctx.params["above"]
-        for item in measure(ctx, below, above):
+        for item in measure(ctx, below, above, skipped):
             reason = skip_reason(item)
             if reason is not None:
                 skipped[reason] += 1
@@ -182,7 +182,7 @@ class PriceCheck(Check):
                 yield finding
 
 
-def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[PricedItem]:
+def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[str]) -> Iterator[PricedItem]:
     """Stream the items the database flags, plus those it cannot judge (to count them)."""
     import sqlalchemy as sa
 
@@ -197,18 +197,19 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     b_num, b_den = below.as_integer_ratio()
     a_num, a_den = above.as_integer_ratio()
     flagged = sa.or_(sold * b_den < catalog * b_num, sold * a_den > catalog * a_num)
-    unjudgeable = sa.or_(
-        p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None),
-        t.c.transaction_date.is_(None),
-    )
-    in_window = [t.c.transaction_date.is_(None)]
-    bounds = []
+    unjudgeable = sa.or_(p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None))
+    bounds = [t.c.transaction_date.is_not(None)]
     if ctx.window.since is not None:
         bounds.append(t.c.transaction_date >= ctx.window.since)
     if ctx.window.until is not None:
         bounds.append(t.c.transaction_date < ctx.window.until)
-    if bounds:
-        in_window.append(sa.and_(*bounds))
+    # Items without a date are counted by a query of their own: "date IS NULL OR <range>"
+    # makes SQLite collect every matching rowid in memory (a multi-index OR).
+    no_date = (sa.select(sa.func.count()).select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
+               .where(t.c.transaction_date.is_(None)))
+    undated = ctx.conn.execute(no_date).scalar() or 0
+    if undated:
+        skipped["no_date"] += undated
     stmt = (
         sa.select(
             t.c.transaction_id, ti.c.item_id, t.c.customer_id, c.c.customer_name,
@@ -220,11 +221,9 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
             .outerjoin(p, ti.c.product_id == p.c.product_id)
             .outerjoin(c, t.c.customer_id == c.c.customer_id)
         )
-        .where(sa.or_(flagged, unjudgeable))
+        .where(sa.or_(flagged, unjudgeable), *bounds)
         .order_by(t.c.transaction_id, ti.c.item_id)
     )
-    if bounds:
-        stmt = stmt.where(sa.or_(*in_window))
     rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
     for row in rows:
         yield PricedItem(*row)

@@ -352,7 +352,7 @@ def last_data(ctx: CheckContext) -> datetime | None:
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
             skipped: Counter[str]) -> Iterator[Measured]:
-    """Per-bucket aggregates from the database, in bucket order; NULL dates only counted."""
+    """Per-bucket aggregates from the database, in bucket order; sales without a date only counted."""
     import sqlalchemy as sa
 
     from anomaly_cli.db import cents, epoch_seconds, table
@@ -372,9 +372,13 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
             sa.case((success, cents(t.c.total_amount)), else_=None).label("cents"),
             sa.case((sa.and_(success, t.c.total_amount.is_(None)), 1), else_=0).label("no_amount"),
         )
-        .where(sa.or_(sa.and_(*bounds), t.c.transaction_date.is_(None)))
+        .where(*bounds)
         .subquery()
     )
+    # Counted apart: "date IS NULL OR <range>" makes SQLite collect every matching rowid in
+    # memory (a multi-index OR), hundreds of MB at 10M rows; this is one index lookup.
+    no_date = sa.select(sa.func.count()).where(t.c.transaction_date.is_(None), success)
+    skipped["no_date"] += ctx.conn.execute(no_date).scalar() or 0
     # Grouping by the subquery's column, not the expression: PostgreSQL would not match two
     # copies of an expression with separately bound parameters.
     stmt = (
@@ -384,9 +388,5 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
         .order_by(rows.c.bucket)
     )
     for bucket, ok, revenue, no_amount, count in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        if bucket is None:
-            if ok:
-                skipped["no_date"] += int(ok)
-            continue
         yield Measured(int(bucket) // size.seconds, int(ok or 0), int(revenue or 0), int(no_amount or 0),
                        int(count))
