@@ -386,7 +386,7 @@ class FailedCheck(Check):
         "transactions": ("transaction_id", "customer_id", "transaction_date", "status"),
         "customers": ("customer_id", "customer_name"),
     }
-    indexes = (("transactions", ("transaction_date", "status")),)
+    indexes = (("transactions", ("transaction_date", "status", "total_amount")),)  # shared with sales
 
     @classmethod
     def needs_for(cls, params: dict[str, Any]) -> dict[str, tuple[str, ...]]:

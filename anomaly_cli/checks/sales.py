@@ -255,7 +255,7 @@ class SalesCheck(Check):
 
     name = "sales"
     order = 20
-    indexes = (("transactions", ("transaction_date",)),)
+    indexes = (("transactions", ("transaction_date", "status", "total_amount")),)  # covering
     params = (
         Param("bucket", BucketSize.DAY, "size of the buckets sales are counted in: day or hour",
               kind=BucketSize),

@@ -1,0 +1,127 @@
+"""The indexes the checks' SQL wants: CREATE INDEX statements for a dialect, and applying them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection, Dialect
+
+    from anomaly_cli.checks import Check
+    from anomaly_cli.config import SchemaMap
+
+PREFIX = "ix_anomaly_"
+MAX_NAME = 63  # PostgreSQL's limit (MySQL's is 64): one name that fits every engine
+
+
+def index_name(table: str, columns: Sequence[str]) -> str:
+    """ix_anomaly_<table>_<cols>; a longer name is cut and given a hash, so two never collide."""
+    name = f"{PREFIX}{table}_{'_'.join(columns)}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_NAME - len(digest) - 1]}_{digest}"
+
+
+def wanted(checks: Iterable[type[Check]]) -> list[tuple[str, tuple[str, ...], str]]:
+    """(logical table, logical columns, first check asking) for every declared index, each once."""
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    for cls in checks:
+        for table, columns in cls.indexes:
+            seen.setdefault((table, tuple(columns)), cls.name)
+    return [(table, columns, check) for (table, columns), check in seen.items()]
+
+
+def indexes(schema: SchemaMap, checks: Iterable[type[Check]]) -> list[sa.Index]:
+    """The declared indexes as SQLAlchemy Index objects on the configured table and column names."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table
+
+    tables: dict[str, sa.Table] = {}
+    out: list[sa.Index] = []
+    for key, columns, check in wanted(checks):
+        if key not in schema.tables:
+            raise ValueError(f"check {check!r} declares an index on unknown table {key!r}")
+        if key not in tables:
+            tables[key] = table(schema, key)
+        tbl = tables[key]
+        unknown = [c for c in columns if c not in tbl.c]
+        if unknown or not columns:
+            raise ValueError(f"check {check!r} declares an index on unknown column(s) {unknown} of {key!r}")
+        cols = [tbl.c[c] for c in columns]
+        out.append(sa.Index(index_name(tbl.name, [c.name for c in cols]), *cols))
+    return out
+
+
+def supports_if_not_exists(dialect: Dialect) -> bool:
+    """SQLite, PostgreSQL and MariaDB know CREATE INDEX IF NOT EXISTS; MySQL (and unknown engines) not."""
+    return dialect.name in ("sqlite", "postgresql", "mariadb") or bool(getattr(dialect, "is_mariadb", False))
+
+
+def _dialect(dialect: Dialect | str) -> Dialect:
+    if not isinstance(dialect, str):
+        return dialect
+    from sqlalchemy.engine import URL
+
+    # "postgresql", "mariadb", "mysql", "sqlite": the dialect without a driver or a connection.
+    return URL.create(dialect).get_dialect()()
+
+
+def index_statements(schema: SchemaMap, dialect: Dialect | str, checks: Iterable[type[Check]]) -> list[str]:
+    """CREATE INDEX statements (without ';') for `dialect` (a Dialect, or a name such as
+    "postgresql"), deduplicated, with IF NOT EXISTS where the engine understands it."""
+    from sqlalchemy.schema import CreateIndex
+
+    dialect = _dialect(dialect)
+    guard = supports_if_not_exists(dialect)
+    return [str(CreateIndex(ix, if_not_exists=guard).compile(dialect=dialect)).strip()
+            for ix in indexes(schema, checks)]
+
+
+def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Check]]) -> list[str]:
+    """Create the declared indexes that the database lacks; return the statements executed.
+
+    An index is lacking unless an existing index (or the primary key) starts with the same
+    columns: the seed schema's own ix_transactions_transaction_date serves a check as well as
+    ours would, and a second copy would only slow every insert. So a second call executes
+    nothing. Indexes on a table the database lacks (an optional check's input, such as
+    status_counts) are skipped. `conn` must be writable (db.connect(url, read_only=False));
+    the caller commits.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.schema import CreateIndex
+
+    inspector = sa.inspect(conn)
+    existing: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
+    guard = supports_if_not_exists(conn.dialect)
+    executed: list[str] = []
+    for ix in indexes(schema, checks):
+        tbl = ix.table
+        assert tbl is not None
+        place = (tbl.schema, tbl.name)
+        if place not in existing:
+            present = inspector.has_table(tbl.name, schema=tbl.schema)
+            existing[place] = _leading_columns(inspector, tbl.name, tbl.schema) if present else None
+        have = existing[place]
+        columns = tuple(c.name for c in ix.columns)
+        if have is None or any(cols[:len(columns)] == columns for cols in have):
+            continue
+        statement = CreateIndex(ix, if_not_exists=guard)
+        conn.execute(statement)
+        executed.append(str(statement.compile(dialect=conn.dialect)).strip())
+        have.append(columns)
+    return executed
+
+
+def _leading_columns(inspector: Any, table: str, db_schema: str | None) -> list[tuple[str, ...]]:
+    """The column lists of a table's indexes and primary key (expression indexes left out)."""
+    found = [tuple(index["column_names"]) for index in inspector.get_indexes(table, schema=db_schema)
+             if index.get("column_names") and None not in index["column_names"]]
+    primary = inspector.get_pk_constraint(table, schema=db_schema).get("constrained_columns") or []
+    if primary:
+        found.append(tuple(primary))
+    return found
