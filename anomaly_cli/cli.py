@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -170,19 +172,17 @@ COMMON_OPTIONS: list[tuple[str, Any, typer.models.OptionInfo]] = [
 
 
 def _check_option(check: type[Check], param: Any) -> tuple[str, Any, typer.models.OptionInfo]:
-    kind = param.kind
-    if kind is bool:  # a switch: --list, not --list true
-        return (f"p_{param.name}", bool, typer.Option(
-            param.flag, help=f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name})."))
-    if isinstance(kind, type) and issubclass(kind, __import__("enum").Enum):
-        metavar = "|".join(str(m.value) for m in kind)
+    """The --flag of one check threshold; values stay text here and are parsed with the config."""
+    help_text = f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name})."
+    if param.kind is bool:  # a switch: --list, not --list true
+        return (f"p_{param.name}", bool, typer.Option(param.flag, help=help_text))
+    if isinstance(param.kind, type) and issubclass(param.kind, enum.Enum):
+        metavar = "|".join(str(m.value) for m in param.kind)
     else:
-        metavar = {int: "INT", float: "NUMBER", bool: "BOOL"}.get(kind, "NUMBER" if kind.__name__ == "Decimal" else "TEXT")
-    default = param.default.value if hasattr(param.default, "value") else param.default
-    return (f"p_{param.name}", Optional[str], typer.Option(
-        param.flag, metavar=metavar, show_default=str(default),
-        help=f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name}).",
-    ))
+        metavar = {int: "INT", float: "NUMBER", Decimal: "NUMBER"}.get(param.kind, "TEXT")
+    default = param.default.value if isinstance(param.default, enum.Enum) else param.default
+    return (f"p_{param.name}", Optional[str],
+            typer.Option(param.flag, metavar=metavar, show_default=str(default), help=help_text))
 
 
 def _build_scan_command(checks: list[type[Check]], doc: str, *, every: bool = False) -> Callable[..., None]:

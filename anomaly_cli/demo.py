@@ -7,9 +7,9 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 
-from anomaly_cli.config import Settings, default_schema
+from anomaly_cli.config import SchemaMap, Settings, default_schema
 from anomaly_cli.demo_data import DemoData, generate
 
 
@@ -39,8 +39,38 @@ def init_database(url: URL, settings: Settings, *, demo_data: bool, now: datetim
             return schema.load_rows(conn, settings.schema, demo_rows(generate(demo_end(now))))
 
 
+def cloudwalk_dir() -> Path | None:
+    """The CloudWalk monitoring files: in the wheel, or in the checkout beside the package."""
+    for candidate in (Path(__file__).parent / "_data" / "cloudwalk",
+                      Path(__file__).parent.parent / "fixtures" / "cloudwalk"):
+        if (candidate / "transactions_1.csv").is_file():
+            return candidate
+    return None
+
+
+def load_monitoring_demo(conn: Connection, mapping: SchemaMap, now: datetime) -> dict[str, int]:
+    """The public per-minute and hourly files as the two days before today, for `rates` and `checkout`."""
+    from anomaly_cli import loaders
+
+    source = cloudwalk_dir()
+    if source is None:
+        return {}
+    counts = {"status_counts": 0, "checkout": 0}
+    for offset, suffix in ((2, "1"), (1, "2")):
+        day = now.date() - timedelta(days=offset)
+        report = loaders.load_counts(conn, mapping, loaders.parse_counts(source / f"transactions_{suffix}.csv", day=day))
+        counts["status_counts"] += report.loaded
+        report = loaders.load_checkout(conn, mapping, loaders.parse_checkout(source / f"checkout_{suffix}.csv", day=day))
+        counts["checkout"] += report.loaded
+    return counts
+
+
 def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
-    """(Re)create the demo SQLite file at `path`: built beside it, then renamed into place."""
+    """(Re)create the demo SQLite file at `path`: built beside it, then renamed into place.
+
+    The shop's six weeks end now; the monitoring tables hold the CloudWalk files as the
+    two days before today.
+    """
     from anomaly_cli import db, schema
 
     mapping = default_schema()
@@ -53,6 +83,7 @@ def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
             with conn.begin():
                 schema.create(conn, mapping)
                 counts = schema.load_rows(conn, mapping, demo_rows(generate(demo_end(now))))
+                counts.update(load_monitoring_demo(conn, mapping, now))
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -66,6 +66,9 @@ def test_demo_creates_a_database_that_ends_now(cli, clean_environment: Path) -> 
     run = cli("demo")
     assert run.exit_code == 0, run.stderr
     assert "Transaction ID" in run.stdout  # the price findings, as text when piped
+    for check in ("price", "sales", "spam", "failed", "rates", "checkout"):
+        assert f"anomaly: {check}: " in run.stderr  # every check ran
+    assert "skipped" not in run.stderr
     database = clean_environment / "anomaly-demo.db"
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.connect() as conn:

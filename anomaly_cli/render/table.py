@@ -24,7 +24,7 @@ def cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M" if value.second == 0 else "%Y-%m-%d %H:%M:%S")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
     if isinstance(value, float):
@@ -41,9 +41,11 @@ def counts_line(result: CheckResult, currency: str) -> str:
     if result.limit is not None and result.total > result.limit:
         parts.append(f"first {result.limit} shown")
     for name, total in result.totals.items():
-        parts.append(f"total {name.replace('_', ' ')} {currency}{total:,.2f}")
+        label = name.replace("_", " ")
+        parts.append(f"{label if label.startswith('total') else 'total ' + label} {currency}{total:,.2f}")
     for name, value in result.notes.items():
         if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v}
             if value:
                 detail = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items())
                 parts.append(f"{name.replace('_', ' ')} {sum(value.values())} ({detail})")
