@@ -199,7 +199,9 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
     a_num, a_den = above.as_integer_ratio()
     flagged = sa.or_(sold * b_den < catalog * b_num, sold * a_den > catalog * a_num)
     unjudgeable = sa.or_(p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None))
-    bounds = [t.c.transaction_date.is_not(None)]
+    # No "date IS NOT NULL" here: MariaDB would walk a date index for it and fetch every item
+    # by its transaction (6x slower); undated rows are dropped below instead.
+    bounds = []
     if ctx.window.since is not None:
         bounds.append(t.c.transaction_date >= ctx.window.since)
     if ctx.window.until is not None:
@@ -227,4 +229,6 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
     )
     rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
     for row in rows:
-        yield PricedItem(*row)
+        item = PricedItem(*row)
+        if item.transaction_date is not None:  # undated items were counted above
+            yield item
