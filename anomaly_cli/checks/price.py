@@ -227,6 +227,10 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
         .where(sa.or_(flagged, unjudgeable), *bounds)
         .order_by(t.c.transaction_id, ti.c.item_id)
     )
+    # MySQL/MariaDB otherwise drive the join from a covering index on transactions and fetch
+    # every item by its transaction: 30 s instead of 5 s at 1M transactions.
+    for name in ("mysql", "mariadb"):
+        stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect=name)
     rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
     for row in rows:
         item = PricedItem(*row)
