@@ -226,36 +226,35 @@ def _refuse_bad_rows(path: Path, rejected: Sequence[Rejected]) -> None:
                          hint=f"{more} in the file; nothing was loaded")
 
 
+def _mapped_table(schema: SchemaMap, key: str, *columns: Any) -> sa.Table:
+    """A monitoring table under its mapped names; `columns` are (logical name, type, options)."""
+    import sqlalchemy as sa
+
+    m = schema[key]
+    return sa.Table(m.name, sa.MetaData(schema=schema.db_schema),
+                    *(sa.Column(m.columns[name], kind, key=name, nullable=False, **options)
+                      for name, kind, options in columns))
+
+
 def counts_table(schema: SchemaMap) -> sa.Table:
-    """The status_counts table under its mapped names, as this module creates it."""
+    """The status_counts table as this module creates it."""
     import sqlalchemy as sa
 
     from anomaly_cli.db import DATETIME
 
-    m = schema["status_counts"]
-    md = sa.MetaData(schema=schema.db_schema)
     # (ts, status) is the key: one count per minute and status, and its leading column indexes ts.
-    return sa.Table(
-        m.name, md,
-        sa.Column(m.columns["ts"], DATETIME, key="ts", primary_key=True, nullable=False),
-        sa.Column(m.columns["status"], sa.String(STATUS_LENGTH), key="status", primary_key=True, nullable=False),
-        sa.Column(m.columns["count"], sa.Integer, key="count", nullable=False),
-    )
+    return _mapped_table(schema, "status_counts", ("ts", DATETIME, {"primary_key": True}),
+                         ("status", sa.String(STATUS_LENGTH), {"primary_key": True}), ("count", sa.Integer, {}))
 
 
 def checkout_table(schema: SchemaMap) -> sa.Table:
-    """The checkout table under its mapped names, as this module creates it (one row per hour)."""
+    """The checkout table as this module creates it (one row per hour)."""
     import sqlalchemy as sa
 
     from anomaly_cli.db import DATETIME
 
-    m = schema["checkout"]
-    md = sa.MetaData(schema=schema.db_schema)
-    return sa.Table(
-        m.name, md,
-        sa.Column(m.columns["ts"], DATETIME, key="ts", primary_key=True, nullable=False),
-        *(sa.Column(m.columns[c], sa.Float, key=c, nullable=False) for c in CHECKOUT_COLUMNS),
-    )
+    return _mapped_table(schema, "checkout", ("ts", DATETIME, {"primary_key": True}),
+                         *((name, sa.Float, {}) for name in CHECKOUT_COLUMNS))
 
 
 def _replace(conn: Connection, schema: SchemaMap, key: str, created: sa.Table,
