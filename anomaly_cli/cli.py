@@ -6,6 +6,7 @@ import enum
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -43,6 +44,9 @@ class AnomalyGroup(typer.core.TyperGroup):
         try:
             code = super().main(args=argv, prog_name=prog_name or PROG, complete_var=complete_var,
                                 standalone_mode=False, **extra)
+        except _click.exceptions.NoArgsIsHelpError as exc:
+            print(exc.format_message(), file=sys.stderr)
+            code = ExitCode.USAGE
         except _click.exceptions.UsageError as exc:
             hint = ""
             if exc.ctx is not None:
@@ -54,7 +58,7 @@ class AnomalyGroup(typer.core.TyperGroup):
             code = exc.exit_code
         except AnomalyError as exc:
             if debug:
-                raise
+                traceback.print_exc()
             _say(f"error: {exc}")
             code = exit_code_for_error(exc)
         except (KeyboardInterrupt, typer.Abort):
@@ -62,8 +66,8 @@ class AnomalyGroup(typer.core.TyperGroup):
             code = 130
         except Exception as exc:  # an unexpected failure still ends in one line
             if debug:
-                raise
-            _say(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+                traceback.print_exc()
+            _say(f"error: {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)"))
             code = exit_code_for_error(exc)
         if not standalone_mode:
             return code
@@ -233,6 +237,7 @@ def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = Fal
     window = parse_window(given["since"], given["until"], now=now)
     fmt = settings["format"] or _default_format(given["output"])
     summarizer = _summarizer(settings, fmt)
+    _refuse_output_onto_database(given["output"], settings)
     if given["new_only"] and given["limit"] is not None:
         raise UsageError("--limit cannot be combined with --new-only",
                          hint="findings past the limit would be marked as reported without being shown")
@@ -264,21 +269,43 @@ def _scan(checks: list[type[Check]], given: dict[str, Any], *, every: bool = Fal
     return exit_code_for(report.worst, settings["fail_on"])
 
 
+def _refuse_output_onto_database(output: Path | None, settings: Any) -> None:
+    """--output must not replace the audited SQLite file (or its journal files)."""
+    if output is None or not settings["db.url"]:
+        return
+    from anomaly_cli.db import parse_url, sqlite_path
+
+    audited = sqlite_path(parse_url(settings["db.url"]))
+    if audited is None:
+        return
+    target = output.expanduser().resolve()
+    if target in {audited, *(audited.with_name(audited.name + s) for s in ("-wal", "-shm", "-journal"))}:
+        raise UsageError(f"--output {output} is the audited database", hint="scans never write to it")
+
+
 @contextmanager
 def _alert_store(settings: Any, given: dict[str, Any]) -> Iterator[Any]:
-    """The alert store for --new-only (None without it); never the audited database."""
+    """The alert store for --new-only (None without it); never the audited database.
+
+    If the run fails, its marks are undone: a report that never got out must not silence
+    its findings for the cooldown.
+    """
     if not given["new_only"]:
         yield None
         return
-    from anomaly_cli.db import parse_url
+    from anomaly_cli.db import parse_url, same_database
     from anomaly_cli.state import AlertStore, default_state_url
 
-    state = settings["state"] or default_state_url(settings.environ)
+    state = parse_url(settings["state"] or default_state_url(settings.environ))
     audited = settings["db.url"]
-    if audited and parse_url(state).render_as_string() == parse_url(audited).render_as_string():
+    if audited and same_database(state, parse_url(audited)):
         raise UsageError("--state must not be the audited database", hint="scans never write to it")
     with AlertStore(state, connect_timeout=settings["db.connect_timeout"]) as store:
-        yield store
+        try:
+            yield store
+        except BaseException:
+            store.release()
+            raise
 
 
 def _summarizer(settings: Any, fmt: OutputFormat) -> Any:
@@ -339,6 +366,7 @@ def demo(
                                        help="Where to create the demo SQLite database.")] = Path("anomaly-demo.db"),
     fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", case_sensitive=False,
                                                         help="Output format [default: table on a terminal].")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
     """Create a SQLite demo database whose data ends now, with planted anomalies, and scan it."""
     from anomaly_cli.demo import build_demo_database

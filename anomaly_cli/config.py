@@ -47,7 +47,7 @@ def _general_params() -> list[tuple[str, Param]]:
     return [
         ("db.url", Param("url", None, "SQLAlchemy database URL", kind=str)),
         ("db.connect_timeout", Param("connect_timeout", 10, "seconds to wait for a connection",
-                                     kind=int, exclusive_minimum=0)),
+                                     kind=int, exclusive_minimum=0, maximum=3600)),
         ("db.schema", Param("schema", None, "database schema (namespace) holding the tables",
                             parse_fn=parse_identifier)),
         ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
@@ -62,7 +62,8 @@ def _general_params() -> list[tuple[str, Param]]:
         ("llm.base_url", Param("base_url", None, "OpenAI-compatible endpoint", kind=str)),
         ("llm.model", Param("model", None, "model name", kind=str)),
         ("llm.api_key", Param("api_key", None, "API key", kind=str)),
-        ("llm.timeout", Param("timeout", 30.0, "seconds per request", kind=float, exclusive_minimum=0)),
+        ("llm.timeout", Param("timeout", 30.0, "seconds per request", kind=float, exclusive_minimum=0,
+                              maximum=3600)),
         ("llm.max_retries", Param("max_retries", 2, "retries of a failed request", kind=int, minimum=0)),
         ("llm.chunk_size", Param("chunk_size", 20, "findings per request", kind=int, minimum=1)),
         ("llm.max_findings", Param("max_findings", 100, "findings sent to the model at most", kind=int,

@@ -69,7 +69,8 @@ def mask_url(url: URL | str) -> str:
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+            # Up to the last @: a password may hold an @ of its own.
+            return re.sub(r"//([^:/@]*):.*@", r"//\1:***@", url)
     return url.render_as_string(hide_password=True)
 
 
@@ -88,6 +89,23 @@ def parse_url(text: str) -> URL:
         raise UsageError(f"unsupported database driver {url.drivername!r}",
                          hint="use sqlite, mysql+pymysql, mariadb+pymysql or postgresql+psycopg")
     return url.set(drivername=driver)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file a SQLite URL names (resolved), or None for other engines and memory databases."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).expanduser().resolve()
+
+
+def same_database(a: URL, b: URL) -> bool:
+    """True when two URLs reach the same database (the same file, or the same server and name)."""
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return sqlite_path(a) is not None and sqlite_path(a) == sqlite_path(b)
+    host = lambda u: (u.host or "localhost").lower().replace("127.0.0.1", "localhost")  # noqa: E731
+    return (host(a), a.port, a.database) == (host(b), b.port, b.database)
 
 
 def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Engine:
@@ -136,6 +154,9 @@ def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> I
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot connect to {mask_url(url)}: {driver_message(exc)}",
                                 hint="check the URL, the server and the credentials") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            # The driver refused an option of the URL's query string or a setting.
+            raise UsageError(f"the driver refused the connection options of {mask_url(url)}: {exc}") from None
         with conn:
             try:
                 yield conn

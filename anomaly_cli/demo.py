@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, Connection
 
 from anomaly_cli.config import SchemaMap, Settings, default_schema
 from anomaly_cli.demo_data import DemoData, generate
+from anomaly_cli.errors import UsageError
 
 
 def demo_end(now: datetime) -> datetime:
@@ -65,6 +66,25 @@ def load_monitoring_demo(conn: Connection, mapping: SchemaMap, now: datetime) ->
     return counts
 
 
+DEMO_APPLICATION_ID = 0x616E6F6D  # "anom": marks a file as a demo database that may be replaced
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """The demo replaces its own previous database, never some other file at that path."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            mine = conn.execute("PRAGMA application_id").fetchone()[0] == DEMO_APPLICATION_ID
+        conn.close()
+    except sqlite3.DatabaseError:
+        mine = False
+    if not mine:
+        raise UsageError(f"{path} exists and is not an anomaly demo database", hint="choose another --path")
+
+
 def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
     """(Re)create the demo SQLite file at `path`: built beside it, then renamed into place.
 
@@ -73,6 +93,7 @@ def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
     """
     from anomaly_cli import db, schema
 
+    _refuse_foreign_file(path)
     mapping = default_schema()
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -81,6 +102,7 @@ def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
         url = URL.create("sqlite", database=tmp_name)
         with db.connect(url, read_only=False) as conn:
             with conn.begin():
+                conn.exec_driver_sql(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
                 schema.create(conn, mapping)
                 counts = schema.load_rows(conn, mapping, demo_rows(generate(demo_end(now))))
                 counts.update(load_monitoring_demo(conn, mapping, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ class LLMSettings:
             if len(self.api_key) > 8:
                 text = text.replace(self.api_key[:8], "***")
         return text
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """An endpoint fit for messages: user and password, if the URL has them, replaced by ***."""
+    return re.sub(r"//[^/@]*@", "//***@", url) if url else url
 
 
 class ChatClient:
@@ -118,7 +124,8 @@ class ChatClient:
         if isinstance(exc, oa.APIStatusError):
             return LLMError(f"HTTP {exc.status_code}: request refused", final=True)
         if isinstance(exc, oa.APIConnectionError):
-            return LLMError(f"cannot reach {self.settings.base_url or 'the API'}", final=False)
+            return LLMError(f"cannot reach {_without_credentials(self.settings.base_url) or 'the API'}",
+                            final=False)
         if isinstance(exc, oa.APIError | ValueError | TypeError):
             # Malformed JSON or a reply of the wrong shape.
             return LLMError(f"unreadable reply ({type(exc).__name__})", final=False)

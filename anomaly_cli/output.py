@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from anomaly_cli.errors import OutputError
+from anomaly_cli.errors import OutputError, UsageError
 
 
 @contextmanager
@@ -19,9 +19,19 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     The temporary file is created before anything runs, so an unwritable destination
     fails at once instead of after a long scan.
     """
-    directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory")
+        raise UsageError(f"--output {path} is a directory")
+    if path.is_symlink():
+        path = path.resolve()  # replace the file the link points to, not the link
+    if path.exists() and not path.is_file():
+        # A device or a pipe (/dev/null, /dev/stdout): nothing to replace, write straight to it.
+        try:
+            with path.open("w", encoding="utf-8", newline="") as stream:
+                yield stream
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:

@@ -51,11 +51,11 @@ def parse_duration(text: Any) -> timedelta:
     number = raw[:-1] if raw[-1:] in DURATION_UNITS else raw
     try:
         value = float(number)
-    except ValueError:
+        if value < 0 or value != value:
+            raise ValueError
+        return timedelta(**{DURATION_UNITS[unit]: value})
+    except (ValueError, OverflowError):
         raise ValueError(f"{text!r} is not a duration (use e.g. 30m, 4h, 1d)") from None
-    if value < 0 or value != value or value == float("inf"):
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30m, 4h, 1d)")
-    return timedelta(**{DURATION_UNITS[unit]: value})
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,9 @@ class AlertStore:
         self.url = parse_url(url) if isinstance(url, str) else url
         self.connect_timeout = connect_timeout
         self.batch_size = max(1, batch_size)
+        # What each key won by this run looked like before, so that release() can undo the
+        # marks of a run whose report never got out.
+        self._claims: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._writing = False  # read by the SQLite begin hook: IMMEDIATE only when we mean to write
@@ -287,13 +290,41 @@ class AlertStore:
     def _mark(self, conn: Connection, batch: list[Finding], moment: datetime, cutoff: datetime) -> set[str]:
         """Record the batch, then claim each key that is due; the row count says who won it."""
         self._upsert(conn, batch, moment)
+        keys = sorted({f.key for f in batch})
+        before = {row.key: {"last_notified": row.last_notified, "notified_severity": row.notified_severity,
+                            "acked_at": row.acked_at, "acked_severity": row.acked_severity}
+                  for row in conn.execute(sa.select(C.key, C.last_notified, C.notified_severity, C.acked_at,
+                                                    C.acked_severity).where(C.key.in_(keys)))}
         won = set()
         for finding in sorted(batch, key=lambda f: f.key):
             result = conn.execute(_CLAIM, {"k": finding.key, "sev": int(finding.severity),
                                            "cutoff": cutoff, "now": moment})
             if result.rowcount == 1:
                 won.add(finding.key)
+                self._claims[finding.key] = (moment, before[finding.key])
         return won
+
+    def release(self) -> int:
+        """Undo this run's notification marks (its report was never delivered); returns how many.
+
+        A key is restored only while the mark is still this run's own, so a later run's claim
+        is never undone.
+        """
+        claims, self._claims = list(self._claims.items()), {}
+        restored = 0
+        for start in range(0, len(claims), self.batch_size):
+            chunk = claims[start:start + self.batch_size]
+
+            def undo(conn: Connection, chunk: list = chunk) -> int:
+                count = 0
+                for key, (moment, previous) in chunk:
+                    result = conn.execute(sa.update(ALERTS).where(C.key == key, C.last_notified == moment)
+                                          .values(**previous))
+                    count += result.rowcount
+                return count
+
+            restored += self._transact(undo, write=True)
+        return restored
 
     # -- `anomaly alerts` API --------------------------------------------------------------
 

@@ -18,24 +18,24 @@ def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
     if lowered == "now":
         return now.replace(microsecond=0)
     units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
-    if len(lowered) > 1 and lowered[-1] in units and lowered[:-1].isdigit():
-        return (now - timedelta(**{units[lowered[-1]]: int(lowered[:-1])})).replace(microsecond=0)
     try:
+        if len(lowered) > 1 and lowered[-1] in units and lowered[:-1].isdigit():
+            return (now - timedelta(**{units[lowered[-1]]: int(lowered[:-1])})).replace(microsecond=0)
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), datetime.min.time())
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is not None:
+            # Transaction dates are stored without a zone; compare like with like.
+            moment = moment.astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise UsageError(f"{option} {text!r} is not a date or datetime",
                          hint="use e.g. 2025-09-12, 2025-09-12T10:30, 7d or yesterday") from None
-    if moment.tzinfo is not None:
-        # Transaction dates are stored without a zone; compare like with like.
-        moment = moment.astimezone().replace(tzinfo=None)
     return moment
 
 
 def parse_window(since: str | None, until: str | None, *, now: datetime) -> Window:
-    start = parse_moment(since, "--since", now=now) if since else None
-    end = parse_moment(until, "--until", now=now) if until else None
+    start = parse_moment(since, "--since", now=now) if since is not None else None
+    end = parse_moment(until, "--until", now=now) if until is not None else None
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--since {since} is not before --until {until}")
     return Window(since=start, until=end)

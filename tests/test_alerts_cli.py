@@ -66,8 +66,10 @@ def test_alerts_errors_exit_2(cli, tmp_path: Path, args, words) -> None:
 
 
 def test_new_only_refuses_the_audited_database_and_limit(monitor: str, cli) -> None:
-    same = cli("scan", "rates", "--db", monitor, "--new-only", "--state", monitor)
-    assert same.exit_code == 2 and "must not be the audited database" in same.stderr
+    path = monitor.removeprefix("sqlite:///")
+    for state in (monitor, path, f"sqlite:///{Path(path).parent}/../{Path(path).parent.name}/{Path(path).name}"):
+        same = cli("scan", "rates", "--db", monitor, "--new-only", "--state", state)
+        assert same.exit_code == 2 and "must not be the audited database" in same.stderr
     limited = cli("scan", "rates", "--db", monitor, "--new-only", "--limit", "1", "--state", "sqlite:///x.db")
     assert limited.exit_code == 2 and "--limit" in limited.stderr
 
@@ -75,3 +77,20 @@ def test_new_only_refuses_the_audited_database_and_limit(monitor: str, cli) -> N
 def test_bad_cooldown_is_a_usage_error(monitor: str, cli) -> None:
     run = cli("scan", "rates", "--db", monitor, "--new-only", "--cooldown", "soon", "--state", "sqlite:///s.db")
     assert run.exit_code == 2 and "cooldown" in run.stderr
+
+
+
+def test_a_failed_run_does_not_silence_its_findings(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from anomaly_cli.model import Finding, Severity
+    from anomaly_cli.state import AlertStore
+
+    findings = [Finding("rates", f"rates:k{n}", Severity.HIGH, "m", {}) for n in range(5)]
+    now = datetime(2025, 7, 12, 12, 0)
+    with AlertStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        assert len(list(store.new_only(iter(findings), cooldown=timedelta(hours=4), now=now))) == 5
+        assert store.release() == 5  # the report never got out
+        again = list(store.new_only(iter(findings), cooldown=timedelta(hours=4), now=now + timedelta(minutes=5)))
+        assert len(again) == 5
+        assert list(store.new_only(iter(findings), cooldown=timedelta(hours=4), now=now + timedelta(minutes=10))) == []

@@ -299,9 +299,53 @@ def test_unreachable_server_exits_3_without_leaking_the_password(cli, url: str) 
     assert run.stderr.count("\n") == 1
 
 
-def test_debug_shows_the_traceback(cli) -> None:
-    with pytest.raises(Exception, match="not found"):
-        cli("--debug", "scan", "price", "--db", "missing.db")
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(cli) -> None:
+    run = cli("--debug", "scan", "price", "--db", "missing.db")
+    assert run.exit_code == 3
+    assert "Traceback" in run.stderr and run.stderr.rstrip().endswith("(check --db, or create one with 'anomaly db init')")
+    assert cli("scan", "price", "--db", "missing.db", "--since", "x", "--debug").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--since", ""], "--since ''"),
+        (["--until", "  "], "--until"),
+        (["--since", "100000000000h"], "is not a date"),
+        (["--since", "0001-01-01T00:00+01:00"], "is not a date"),
+        (["--below", "0.7500000000000000001"], "6 decimal places"),
+    ],
+)
+def test_edge_values_are_usage_errors(shop: str, cli, args, words) -> None:
+    run = cli("scan", "price", "--db", shop, *args)
+    assert run.exit_code == 2 and words in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_output_never_replaces_the_audited_database(shop: str, cli) -> None:
+    path = shop.removeprefix("sqlite:///")
+    before = Path(path).read_bytes()
+    for target in (path, path + "-wal"):
+        run = cli("scan", "price", "--db", shop, "--format", "json", "--output", target)
+        assert run.exit_code == 2 and "is the audited database" in run.stderr
+    assert Path(path).read_bytes() == before
+
+
+def test_output_through_a_symlink_replaces_its_target(shop: str, cli, tmp_path: Path) -> None:
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("old")
+    link.symlink_to(real)
+    assert cli("scan", "price", "--db", shop, "--output", str(link)).exit_code == 1
+    assert link.is_symlink() and json.loads(real.read_text())["checks"][0]["summary"]["findings"] == 2
+
+
+def test_output_to_a_directory_is_a_usage_error(shop: str, cli, tmp_path: Path) -> None:
+    run = cli("scan", "price", "--db", shop, "--output", str(tmp_path))
+    assert run.exit_code == 2 and "is a directory" in run.stderr
+
+
+def test_no_arguments_prints_the_help(cli) -> None:
+    run = cli()
+    assert run.exit_code == 2 and "Usage: anomaly" in run.stderr and "anomaly: error" not in run.stderr
 
 
 def test_help_is_fast_and_lists_every_check() -> None:

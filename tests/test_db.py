@@ -82,3 +82,11 @@ def test_demo_creates_a_database_that_ends_now(cli, clean_environment: Path) -> 
 def test_masking_hides_passwords() -> None:
     assert mask_url("postgresql+psycopg://u:s3cret@h/db") == "postgresql+psycopg://u:***@h/db"
     assert "s3cret" not in mask_url("mysql://u:s3cret@h:notaport/db")
+
+
+def test_demo_never_replaces_a_file_it_did_not_make(cli, clean_environment: Path) -> None:
+    precious = clean_environment / "shop.db"
+    precious.write_bytes(b"SQLite format 3\x00 not really")
+    run = cli("demo", "--path", str(precious))
+    assert run.exit_code == 2 and "not an anomaly demo database" in run.stderr
+    assert precious.read_bytes() == b"SQLite format 3\x00 not really"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,7 +38,6 @@ class CheckContext:
     currency: str
     now: datetime
     limit: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Check:
@@ -62,10 +61,6 @@ class Check:
     # Indexes that make the check's SQL fast: (logical table, logical columns) pairs,
     # printed by `anomaly db indexes`.
     indexes: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
-
-    @classmethod
-    def summary_help(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0]
 
     @classmethod
     def needs_for(cls, params: dict[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -130,6 +125,3 @@ def registry() -> dict[str, type[Check]]:
         _discover()
     return {c.name: c for c in sorted(_REGISTRY.values(), key=lambda c: c.order)}
 
-
-def iter_checks() -> Iterator[type[Check]]:
-    return iter(registry().values())

@@ -161,6 +161,10 @@ class PriceCheck(Check):
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> None:
+        for name in ("below", "above"):
+            # The comparison multiplies cents by the threshold's fraction: keep it in BIGINT range.
+            if -params[name].normalize().as_tuple().exponent > 6:
+                raise UsageError(f"--{name} {params[name]} has more than 6 decimal places")
         if params["below"] > 1:
             raise UsageError(f"--below {params['below']} is above 1: every item at catalog price would be flagged")
         if params["above"] < 1:
