@@ -389,15 +389,14 @@ def db_init(
 ) -> None:
     """Create the seed schema (under the configured names) in the database; optionally load demo data."""
     from anomaly_cli.audit import database_url
-    from anomaly_cli.config import load_settings
+    from anomaly_cli.db import mask_url
     from anomaly_cli.demo import init_database
 
-    settings = load_settings(flags={"db.url": db}, check_params={}, config_path=config)
-    loaded = init_database(database_url(settings), settings, demo_data=demo_data, now=datetime.now())
-    from anomaly_cli.db import mask_url
-
+    settings = _plain_settings(db, config)
+    url = database_url(settings)
+    loaded = init_database(url, settings, demo_data=demo_data, now=datetime.now())
     summary = ", ".join(f"{n} {t}" for t, n in loaded.items()) if loaded else "no rows"
-    _say(f"created the schema in {mask_url(database_url(settings))}; loaded {summary}")
+    _say(f"created the schema in {mask_url(url)}; loaded {summary}")
 
 
 @db_app.command("indexes")
@@ -414,11 +413,10 @@ def db_indexes(
     Nothing is executed unless --apply is given; then only the indexes the database lacks are
     created (an existing index starting with the same columns counts).
     """
-    from anomaly_cli.config import load_settings
     from anomaly_cli.db import connect, parse_url
     from anomaly_cli.indexes import apply_indexes, index_statements
 
-    settings = load_settings(flags={"db.url": db}, check_params={}, config_path=config)
+    settings = _plain_settings(db, config)
     checks = list(registry().values())
     url = parse_url(settings["db.url"]) if settings["db.url"] else None
     if not apply:
@@ -438,18 +436,23 @@ def db_indexes(
     _say(f"created {len(executed)} index{'es' if len(executed) != 1 else ''}")
 
 
+def _plain_settings(db: str | None, config: Path | None) -> Any:
+    """Settings of the commands that name a database but run no check (db, load)."""
+    from anomaly_cli.config import load_settings
+
+    return load_settings(flags={"db.url": db}, check_params={}, config_path=config)
+
+
 def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path | None) -> None:
     from datetime import date
 
-    from anomaly_cli.config import load_settings
-    from anomaly_cli.errors import UsageError
     from anomaly_cli.loaders import load_file
 
     try:
         parsed_day = date.fromisoformat(day) if day else None
     except ValueError:
         raise UsageError(f"--date {day!r} is not a date (use e.g. 2025-07-12)") from None
-    settings = load_settings(flags={"db.url": db}, check_params={}, config_path=config)
+    settings = _plain_settings(db, config)
     report, table_name = load_file(kind, file, day=parsed_day, settings=settings)
     _say(f"{file}: read {report.read} rows, loaded {report.loaded} into {table_name}"
          f" (rejected {report.rejected}, replaced {report.replaced})")

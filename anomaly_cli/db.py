@@ -6,8 +6,9 @@ import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -238,6 +239,31 @@ def _epoch_mysql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore
 def _epoch_postgresql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
     # FLOOR: a cast alone rounds fractional seconds, where SQLite and MariaDB truncate.
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+def window_bounds(column: ColumnElement, since: datetime | None, until: datetime | None) -> list[ColumnElement]:
+    """since <= column < until, for the bounds that are given (an empty list: no bound)."""
+    bounds = []
+    if since is not None:
+        bounds.append(column >= since)
+    if until is not None:
+        bounds.append(column < until)
+    return bounds
+
+
+def count_missing(conn: Connection, column: ColumnElement, *where: ColumnElement,
+                  total: ColumnElement | None = None, source: Any = None) -> int:
+    """How many rows of `source` (default: the column's table) have no value in `column`,
+    or the sum of `total` over them.
+
+    Checks count their undated rows with this instead of "column IS NULL OR <range>" in the
+    main query: SQLite answers that OR by collecting every matching rowid in memory (292 MB
+    at 10M rows), and with an index on the column this is one lookup.
+    """
+    measure = sa.func.coalesce(sa.func.sum(total), 0) if total is not None else sa.func.count()
+    query = sa.select(measure).select_from(source if source is not None else column.table)
+    query = query.where(column.is_(None), *where)
+    return int(conn.execute(query).scalar() or 0)
 
 
 def cents(value: ColumnElement) -> ColumnElement:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from anomaly_cli.errors import UsageError
 
@@ -27,6 +27,8 @@ HOUR_OF_DAY = re.compile(r"^(\d{1,2})h$")
 WHOLE_NUMBER = re.compile(r"^\d+$")
 COUNT_COLUMNS = ("count", "f0_")  # f0_ is what BigQuery names an unnamed COUNT(*)
 CHECKOUT_COLUMNS = ("today", "yesterday", "same_day_last_week", "avg_last_week", "avg_last_month")
+TIME_COLUMNS = ("time", "ts", "timestamp")  # the names a time column may have
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,6 @@ class LoadReport:
     loaded: int  # rows inserted (after duplicates were merged)
     rejected: int  # bad rows (a load with any is refused, so this is 0 after a load)
     replaced: int = 0  # rows already in the table for the same times, deleted first
-
 
 # --- reading ----------------------------------------------------------------------------------
 
@@ -147,6 +148,28 @@ def _amount(text: str, name: str) -> float:
     return value
 
 
+def _parse_rows(path: Path, wanted: dict[str, tuple[str, ...]], expected: str,
+                parse: Callable[[dict[str, str]], T]) -> tuple[int, list[tuple[int, T]], list[Rejected]]:
+    """parse(fields by logical name) for every data row: (rows read, [(line, value)], bad rows).
+
+    A row of the wrong width, or one whose parse raises ValueError, is collected as rejected
+    with its line number, so that a caller can report them all.
+    """
+    rows = _rows(path)
+    _, index, width = _header(path, rows, wanted, expected)
+    read, parsed, rejected = 0, [], []
+    for line, fields in rows:
+        read += 1
+        if len(fields) != width:
+            rejected.append(Rejected(line, f"expected {width} fields, got {len(fields)}"))
+            continue
+        try:
+            parsed.append((line, parse({name: fields[i] for name, i in index.items()})))
+        except ValueError as exc:
+            rejected.append(Rejected(line, str(exc)))
+    return read, parsed, rejected
+
+
 def parse_counts(path: Path, *, day: date | None) -> CountsFile:
     """Read a per-minute status-count file: `time,status,count` (or `f0_` for the count).
 
@@ -155,31 +178,21 @@ def parse_counts(path: Path, *, day: date | None) -> CountsFile:
     rows of the same minute and status are summed. Bad rows are collected, not raised, so that
     a caller can report them all; load_counts refuses a file that has any.
     """
+    def row(fields: dict[str, str]) -> tuple[datetime, str, int]:
+        ts = _moment(fields["time"], day, MINUTE_OF_DAY, "--date is needed for HHh MM times")
+        status = fields["status"].strip().lower()
+        if not status:
+            raise ValueError("status is empty")
+        if len(status) > STATUS_LENGTH:
+            raise ValueError(f"status {status[:20]!r}... is longer than {STATUS_LENGTH} characters")
+        return ts.replace(second=0, microsecond=0), status, _whole(fields["count"], "count")
+
     path = Path(path)
-    rows = _rows(path)
-    _, index, width = _header(path, rows, {"time": ("time", "ts", "timestamp"), "status": ("status",),
-                                           "count": COUNT_COLUMNS}, "time,status,count")
+    read, parsed, rejected = _parse_rows(
+        path, {"time": TIME_COLUMNS, "status": ("status",), "count": COUNT_COLUMNS}, "time,status,count", row)
     merged: dict[tuple[datetime, str], int] = {}
-    rejected: list[Rejected] = []
-    read = 0
-    for line, fields in rows:
-        read += 1
-        if len(fields) != width:
-            rejected.append(Rejected(line, f"expected {width} fields, got {len(fields)}"))
-            continue
-        try:
-            ts = _moment(fields[index["time"]], day, MINUTE_OF_DAY, "--date is needed for HHh MM times")
-            status = fields[index["status"]].strip().lower()
-            if not status:
-                raise ValueError("status is empty")
-            if len(status) > STATUS_LENGTH:
-                raise ValueError(f"status {status[:20]!r}... is longer than {STATUS_LENGTH} characters")
-            count = _whole(fields[index["count"]], "count")
-        except ValueError as exc:
-            rejected.append(Rejected(line, str(exc)))
-            continue
-        key = (ts.replace(second=0, microsecond=0), status)
-        merged[key] = merged.get(key, 0) + count
+    for _, (ts, status, count) in parsed:
+        merged[(ts, status)] = merged.get((ts, status), 0) + count
     return CountsFile(path, read, [(ts, status, n) for (ts, status), n in sorted(merged.items())], rejected)
 
 
@@ -189,29 +202,22 @@ def parse_checkout(path: Path, *, day: date | None) -> CheckoutFile:
     time is 'HHh' on `day` (required for such times) or an ISO timestamp. Values are
     non-negative numbers; an hour given twice is a bad row (there is nothing sensible to add up).
     """
+    def row(fields: dict[str, str]) -> tuple[str, tuple[datetime, float, float, float, float, float]]:
+        ts = _moment(fields["time"], day, HOUR_OF_DAY, "--date is needed for HHh times")
+        return fields["time"].strip(), (ts, *(_amount(fields[c], c) for c in CHECKOUT_COLUMNS))  # type: ignore[return-value]
+
     path = Path(path)
-    rows = _rows(path)
-    wanted = {"time": ("time", "ts", "timestamp")} | {c: (c,) for c in CHECKOUT_COLUMNS}
-    _, index, width = _header(path, rows, wanted, "time," + ",".join(CHECKOUT_COLUMNS))
+    read, parsed, rejected = _parse_rows(
+        path, {"time": TIME_COLUMNS} | {c: (c,) for c in CHECKOUT_COLUMNS}, "time," + ",".join(CHECKOUT_COLUMNS), row)
     seen: dict[datetime, int] = {}
-    out: list[tuple[datetime, float, float, float, float, float]] = []
-    rejected: list[Rejected] = []
-    read = 0
-    for line, fields in rows:
-        read += 1
-        if len(fields) != width:
-            rejected.append(Rejected(line, f"expected {width} fields, got {len(fields)}"))
+    out = []
+    for line, (text, values) in parsed:
+        if values[0] in seen:
+            rejected.append(Rejected(line, f"time {text!r} already given on line {seen[values[0]]}"))
             continue
-        try:
-            ts = _moment(fields[index["time"]], day, HOUR_OF_DAY, "--date is needed for HHh times")
-            values = [_amount(fields[index[c]], c) for c in CHECKOUT_COLUMNS]
-            if ts in seen:
-                raise ValueError(f"time {fields[index['time']].strip()!r} already given on line {seen[ts]}")
-        except ValueError as exc:
-            rejected.append(Rejected(line, str(exc)))
-            continue
-        seen[ts] = line
-        out.append((ts, *values))  # type: ignore[arg-type]
+        seen[values[0]] = line
+        out.append(values)
+    rejected.sort(key=lambda bad: bad.line)  # the first bad line is the one reported
     out.sort(key=lambda row: row[0])
     return CheckoutFile(path, read, out, rejected)
 

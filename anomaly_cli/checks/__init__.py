@@ -39,6 +39,11 @@ class CheckContext:
     now: datetime
     limit: int | None = None
 
+    @property
+    def end(self) -> datetime:
+        """Where judging stops: the window's end, never after now (an unfinished bucket is not judged)."""
+        return self.now if self.window.until is None else min(self.window.until, self.now)
+
 
 class Check:
     """Base of every check. The subclass docstring is its `--help` text.

@@ -200,6 +200,12 @@ class CheckoutCheck(Check):
     def _findings(self, ctx: CheckContext, notes: dict[str, Any]) -> Iterator[Finding]:
         p = ctx.params
         rules = Rules(p["drop"], p["min_expected"], p["sensitivity"])
+        from anomaly_cli.db import count_missing, table
+
+        # Counted by a query of their own, never judged.
+        no_time = count_missing(ctx.conn, table(ctx.schema, "checkout").c.ts)
+        if no_time:
+            notes["skipped"]["no_time"] += no_time
         for hour in measure(ctx):
             reason = skip_reason(hour)
             if reason is not None:
@@ -212,19 +218,14 @@ class CheckoutCheck(Check):
 
 
 def measure(ctx: CheckContext) -> Iterator[Hour]:
-    """The complete hours in the window, in time order, and rows without a time (to count them)."""
+    """The complete hours in the window, in time order (rows without a time: see _findings)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import table
+    from anomaly_cli.db import table, window_bounds
 
     t = table(ctx.schema, "checkout")
-    moment = min(ctx.window.until, ctx.now) if ctx.window.until is not None else ctx.now
     # An hour is complete when it has ended: ts + 1 h <= the end of the window (and now).
-    bounds = [t.c.ts <= moment - HOUR]
-    if ctx.window.since is not None:
-        bounds.append(t.c.ts >= ctx.window.since)
-    stmt = (sa.select(t.c.ts, t.c.today, *(t.c[name] for name in BASELINES))
-            .where(sa.or_(sa.and_(*bounds), t.c.ts.is_(None)))
-            .order_by(t.c.ts))
+    bounds = [t.c.ts <= ctx.end - HOUR, *window_bounds(t.c.ts, ctx.window.since, None)]
+    stmt = sa.select(t.c.ts, t.c.today, *(t.c[name] for name in BASELINES)).where(*bounds).order_by(t.c.ts)
     for row in ctx.conn.execution_options(yield_per=1000).execute(stmt):
         yield Hour(row[0], *(None if v is None else float(v) for v in row[1:]))

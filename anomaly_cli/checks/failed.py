@@ -413,11 +413,12 @@ class FailedCheck(Check):
         p = ctx.params
         size = p["bucket"].seconds
         rules = Rules(p["min_volume"], p["min_failures"], p["min_ratio"], p["sensitivity"])
-        no_date = count_null_dates(ctx)
+        from anomaly_cli.db import count_missing, table
+
+        no_date = count_missing(ctx.conn, table(ctx.schema, "transactions").c.transaction_date)
         if no_date:
             notes["skipped"]["no_date"] = no_date
-        end = ctx.now if ctx.window.until is None else min(ctx.window.until, ctx.now)
-        hi = to_epoch(end) // size * size  # only complete buckets
+        hi = to_epoch(ctx.end) // size * size  # only complete buckets
         judge_from = lo = None
         if ctx.window.since is not None:
             judge_from = -(-to_epoch(ctx.window.since) // size) * size
@@ -443,16 +444,6 @@ def _bucket(ctx: CheckContext, size: int) -> Any:
     epoch = epoch_seconds(t.c.transaction_date)
     # epoch - epoch % size: integer arithmetic on every engine (MySQL's '/' divides as DECIMAL).
     return t, epoch - epoch % size
-
-
-def count_null_dates(ctx: CheckContext) -> int:
-    import sqlalchemy as sa
-
-    from anomaly_cli.db import table
-
-    t = table(ctx.schema, "transactions")
-    stmt = sa.select(sa.func.count()).select_from(t).where(t.c.transaction_date.is_(None))
-    return int(ctx.conn.execute(stmt).scalar_one())
 
 
 def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datetime) -> Iterator[BucketCount]:
@@ -507,16 +498,13 @@ def measure_failed_transactions(ctx: CheckContext) -> Iterator[FailedTransaction
     """Failed transactions in the window with their product names in item order, streamed."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import table
+    from anomaly_cli.db import table, window_bounds
 
     t = table(ctx.schema, "transactions")
     c = table(ctx.schema, "customers")
     ti = table(ctx.schema, "transaction_items")
-    where = [t.c.status == ctx.schema.failed_status, t.c.transaction_date.is_not(None)]
-    if ctx.window.since is not None:
-        where.append(t.c.transaction_date >= ctx.window.since)
-    if ctx.window.until is not None:
-        where.append(t.c.transaction_date < ctx.window.until)
+    where = [t.c.status == ctx.schema.failed_status, t.c.transaction_date.is_not(None),
+             *window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)]
     stmt = (sa.select(t.c.transaction_id, t.c.transaction_date, t.c.customer_id, c.c.customer_name,
                       sa.func.coalesce(ti.c.product_name, ti.c.product_id), ti.c.item_id)
             .select_from(t.outerjoin(c, t.c.customer_id == c.c.customer_id)

@@ -191,7 +191,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
     """Stream the items the database flags, plus those it cannot judge (to count them)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, table
+    from anomaly_cli.db import cents, count_missing, table, window_bounds
 
     t = table(ctx.schema, "transactions")
     ti = table(ctx.schema, "transaction_items")
@@ -204,17 +204,10 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
     flagged = sa.or_(sold * b_den < catalog * b_num, sold * a_den > catalog * a_num)
     unjudgeable = sa.or_(p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None))
     # No "date IS NOT NULL" here: MariaDB would walk a date index for it and fetch every item
-    # by its transaction (6x slower); undated rows are dropped below instead.
-    bounds = []
-    if ctx.window.since is not None:
-        bounds.append(t.c.transaction_date >= ctx.window.since)
-    if ctx.window.until is not None:
-        bounds.append(t.c.transaction_date < ctx.window.until)
-    # Items without a date are counted by a query of their own: "date IS NULL OR <range>"
-    # makes SQLite collect every matching rowid in memory (a multi-index OR).
-    no_date = (sa.select(sa.func.count()).select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
-               .where(t.c.transaction_date.is_(None)))
-    undated = ctx.conn.execute(no_date).scalar() or 0
+    # by its transaction (6x slower); undated items are counted apart and dropped below.
+    bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
+    undated = count_missing(ctx.conn, t.c.transaction_date,
+                            source=ti.join(t, ti.c.transaction_id == t.c.transaction_id))
     if undated:
         skipped["no_date"] += undated
     stmt = (

@@ -741,7 +741,7 @@ class RatesCheck(Check):
         p = ctx.params
         size = p["bucket"] * 60
         rules = self.rules(p)
-        moment = min(ctx.window.until, ctx.now) if ctx.window.until is not None else ctx.now
+        moment = ctx.end
         end = to_epoch(moment) // size * size  # only complete buckets
         report_from = load_from = None
         if ctx.window.since is not None:
@@ -775,7 +775,7 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
     """Per bucket (GROUP BY bucket, lower(status)) the count of each status, in bucket order."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import epoch_seconds, table
+    from anomaly_cli.db import count_missing, epoch_seconds, table
 
     if source is Source.COUNTS:
         t = table(ctx.schema, "status_counts")
@@ -790,18 +790,17 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
     # Grouping on a subquery column: PostgreSQL would not match a repeated expression with binds;
     # lower() makes MariaDB's case-insensitive grouping and the others' agree.
     sub = sa.select((epoch - epoch % size).label("bucket"), sa.func.lower(t.c.status).label("status"),
-                    amount.label("n")).where(sa.or_(sa.and_(*where), ts.is_(None))).subquery()
+                    amount.label("n")).where(*where).subquery()
     stmt = (sa.select(sub.c.bucket, sub.c.status, sa.func.sum(sub.c.n))
             .group_by(sub.c.bucket, sub.c.status).order_by(sub.c.bucket, sub.c.status))
     rename: dict[str | None, str] = {None: UNKNOWN}
     if source is Source.TRANSACTIONS:
         rename |= {ctx.schema.success_status.lower(): approved, ctx.schema.failed_status.lower(): "failed"}
+    # Rows (or counts) without a time are never judged, only counted, by a query of their own.
+    notes["without_time"] += count_missing(ctx.conn, ts, total=amount if source is Source.COUNTS else None)
     current: Bucket | None = None
     for start, status, n in ctx.conn.execution_options(yield_per=1000).execute(stmt):
         if n is None:
-            continue
-        if start is None:
-            notes["without_time"] += int(n)  # rows (or counts) without a time: never judged
             continue
         if current is None or current.start != int(start):
             if current is not None:

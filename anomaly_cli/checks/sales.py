@@ -292,7 +292,7 @@ class SalesCheck(Check):
         p = ctx.params
         size: BucketSize = BucketSize(p["bucket"])
         period = WEEK_SECONDS // size.seconds
-        moment = min(ctx.window.until, ctx.now) if ctx.window.until is not None else ctx.now
+        moment = ctx.end
         if ctx.window.until is None:
             last = last_data(ctx)
             if last is not None and last < ctx.now - STALE_AFTER:
@@ -355,7 +355,7 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     """Per-bucket aggregates from the database, in bucket order; sales without a date only counted."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, epoch_seconds, table
+    from anomaly_cli.db import cents, count_missing, epoch_seconds, table
 
     t = table(ctx.schema, "transactions")
     epoch = epoch_seconds(t.c.transaction_date)
@@ -375,10 +375,7 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
         .where(*bounds)
         .subquery()
     )
-    # Counted apart: "date IS NULL OR <range>" makes SQLite collect every matching rowid in
-    # memory (a multi-index OR), hundreds of MB at 10M rows; this is one index lookup.
-    no_date = sa.select(sa.func.count()).where(t.c.transaction_date.is_(None), success)
-    skipped["no_date"] += ctx.conn.execute(no_date).scalar() or 0
+    skipped["no_date"] += count_missing(ctx.conn, t.c.transaction_date, success)
     # Grouping by the subquery's column, not the expression: PostgreSQL would not match two
     # copies of an expression with separately bound parameters.
     stmt = (
