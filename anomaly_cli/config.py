@@ -53,6 +53,8 @@ def _general_params() -> list[tuple[str, Param]]:
         ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
         ("format", Param("format", None, "output format", kind=OutputFormat)),
         ("fail_on", Param("fail_on", FailOn.LOW, "exit 1 at or above this severity", kind=FailOn)),
+        ("fail_on_not_evaluated", Param("fail_on_not_evaluated", False,
+                                        "exit 1 when a check could not judge anything", kind=bool)),
         ("state", Param("state", None, "alert state store URL (never the audited database)", kind=str)),
         ("cooldown", Param("cooldown", timedelta(hours=4), "quiet period of a reported alert",
                            parse_fn=parse_duration)),
@@ -146,6 +148,15 @@ class Settings:
             failed_status=self.values["schema.transactions.failed_status"],
         )
 
+    def database_url(self) -> Any:
+        """The parsed URL to audit (sqlalchemy URL), or a ConfigError saying how to give one."""
+        from anomaly_cli.db import parse_url
+
+        if not self.values["db.url"]:
+            raise ConfigError("no database given",
+                              hint="pass --db URL, set ANOMALY_DB_URL, or set MYSQL_HOST/MYSQL_DB as the seed did")
+        return parse_url(self.values["db.url"])
+
     def check_params(self, check: str, params: Iterable[Param]) -> dict[str, Any]:
         return {p.name: self.values[f"{check}.{p.name}"] for p in params}
 
@@ -212,7 +223,7 @@ def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
 def load_settings(
     *,
     flags: Mapping[str, Any],
-    check_params: Mapping[str, Iterable[Param]],
+    check_params: Mapping[str, Iterable[Param]] | None = None,
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
@@ -220,11 +231,17 @@ def load_settings(
     """Resolve every known key: flag > environment > config file > default.
 
     `flags` holds only the options the user actually gave (None means not given).
-    Unknown keys in the config file are refused, so that a typo does not pass silently.
+    `check_params` defaults to every registered check's thresholds, so that one file (or
+    environment) serves every command. Unknown keys in the config file are refused, with the
+    closest known key, so that a typo does not pass silently.
     """
     cwd = cwd or Path.cwd()
     env = read_environment(cwd, os.environ if environ is None else environ)
 
+    if check_params is None:
+        from anomaly_cli.checks import registry
+
+        check_params = {name: cls.params for name, cls in registry().items()}
     declared: dict[str, Param] = dict(_general_params() + _schema_params())
     for check, params in check_params.items():
         for param in params:
@@ -237,8 +254,11 @@ def load_settings(
     file_values = read_config_file(config_path) if config_path is not None else {}
     for key in file_values:
         if key not in declared:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(declared), n=1)
             raise ConfigError(f"unknown key '{key}' in {config_path}",
-                              hint="see the README for the configuration keys")
+                              hint=f"did you mean '{close[0]}'?" if close else "see the README for the configuration keys")
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}

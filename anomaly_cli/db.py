@@ -269,3 +269,8 @@ def count_missing(conn: Connection, column: ColumnElement, *where: ColumnElement
 def cents(value: ColumnElement) -> ColumnElement:
     """A money column as whole cents: exact integer arithmetic on every engine (SQLite has no DECIMAL)."""
     return sa.cast(sa.func.round(value * 100), sa.BigInteger)
+
+
+def has_rows(conn: Connection, source: Any, *where: ColumnElement) -> bool:
+    """Whether `source` holds a row matching `where`: one index probe, not a count."""
+    return conn.execute(sa.select(sa.literal(1)).select_from(source).where(*where).limit(1)).first() is not None

@@ -332,7 +332,6 @@ def load_file(kind: str, path: Path, *, day: date | None, settings: Any) -> tupl
     Returns the report and the name of the table written.
     """
     from anomaly_cli import db
-    from anomaly_cli.audit import database_url
 
     parse, load, key = {
         "counts": (parse_counts, load_counts, "status_counts"),
@@ -340,7 +339,7 @@ def load_file(kind: str, path: Path, *, day: date | None, settings: Any) -> tupl
     }[kind]
     parsed = parse(path, day=day)
     _refuse_bad_rows(parsed.path, parsed.rejected)
-    url = database_url(settings)
+    url = settings.database_url()
     with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
         with conn.begin():
             report = load(conn, settings.schema, parsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,9 @@ class Finding:
     severity: Severity
     message: str
     fields: Mapping[str, Any]
+    # Personal data the message names beyond the personal fields (e.g. the customers of an
+    # incident): replaced by placeholders before any text leaves for a model. Not serialised.
+    personal: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,77 +60,140 @@ class Window:
     until: datetime | None = None
 
 
-@dataclass
-class CheckResult:
-    """A check's findings (streamed) and the summary that is complete once they are consumed.
+class Status(enum.StrEnum):
+    """What a check's run came to: judged and clean, judged with findings, or not judged at all."""
 
-    `findings` is an iterator so that a check over millions of rows never holds them all:
-    renderers consume it and the tallies below fill in as they do.
+    OK = "ok"
+    FINDINGS = "findings"
+    NOT_EVALUATED = "not_evaluated"
+
+
+@dataclass
+class CheckStats:
+    """What a check judged and why it could not judge the rest: one vocabulary for every check.
+
+    The check writes it while its findings stream (the pipeline counts the findings themselves):
+    `judged` units (items, buckets, customers, minutes), `skipped` units by reason (`no_date`,
+    `bad_date`, `incomplete`, `short_history`, ...), `not_evaluated` when nothing could be judged
+    (and why), and `notes` for facts particular to one check (`data_ends`, `baseline`, ...).
     """
 
-    check: str
-    params: dict[str, Any]
-    findings: Iterator[Finding]
-    fields: tuple[str, ...] = ()  # the check's finding fields, in output order
-    columns: tuple[Any, ...] = ()  # checks.Column: what the Rich table shows
-    # Check-specific counters (rows skipped and why, buckets not judged, ...); the check
-    # fills them while its findings are consumed.
+    judged: int | None = None  # None: the check does not count what it judged (it filters in SQL)
+    skipped: Counter[str] = field(default_factory=Counter)
     notes: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
-    total: int = 0
-    by_severity: Counter[Severity] = field(default_factory=Counter)
-    totals: dict[str, Any] = field(default_factory=dict)
-    # An executive summary for people, available once the findings are consumed (--brief).
-    brief: Callable[[], str] | None = None
+    reason: str | None = None  # why nothing was judged; None when the check could judge
 
-    def __post_init__(self) -> None:
-        self._source = self.findings
-        self.findings = self._tally()
+    def count(self, units: int = 1) -> None:
+        """`units` more judged."""
+        self.judged = (self.judged or 0) + units
 
-    def apply(self, transform: Callable[[Iterator[Finding]], Iterator[Finding]]) -> None:
-        """Filter or rewrite the findings before they are counted (e.g. --new-only)."""
-        self._source = transform(self._source)
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.skipped[reason] += count
 
-    def _tally(self) -> Iterator[Finding]:
-        # _source is read when iteration starts, so transforms applied before then count.
-        for finding in self._source:
-            self.total += 1
-            self.by_severity[finding.severity] += 1
-            for name in self.totals:
-                value = finding.fields.get(name)
-                if value is not None:
-                    self.totals[name] += value
-            # Past --limit the findings are still counted (the summary and the exit code
-            # speak of all of them), only not emitted.
-            if self.limit is None or self.total <= self.limit:
-                yield finding
+    def not_evaluated(self, reason: str) -> None:
+        self.reason = reason
+
+    def note(self, name: str, value: Any) -> None:
+        self.notes[name] = value
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check's result once its findings have streamed past: counts, stats and status."""
+
+    check: str
+    params: Mapping[str, Any]
+    stats: CheckStats
+    findings: int = 0  # after --new-only, before --limit
+    by_severity: Mapping[Severity, int] = field(default_factory=dict)
+    totals: Mapping[str, Any] = field(default_factory=dict)
+    shown: int | None = None  # set when --limit held some back
+    suppressed: int = 0  # held back by --new-only
+    brief: str | None = None  # an executive summary for people (--brief)
+
+    @property
+    def status(self) -> Status:
+        if self.findings:
+            return Status.FINDINGS
+        if self.stats.reason is not None:
+            return Status.NOT_EVALUATED
+        return Status.OK
+
+    @property
+    def reason(self) -> str | None:
+        if self.status is not Status.NOT_EVALUATED:
+            return None
+        return self.stats.reason
 
     @property
     def worst(self) -> Severity | None:
-        return max(self.by_severity) if self.by_severity else None
+        present = [s for s, n in self.by_severity.items() if n]
+        return max(present) if present else None
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "findings": self.total,
-            "by_severity": {str(s): self.by_severity[s] for s in sorted(self.by_severity, reverse=True)},
-        }
-        if self.limit is not None and self.total > self.limit:
-            out["shown"] = self.limit
+        """The summary object of the JSON contract (and of every other format)."""
+        out: dict[str, Any] = {"status": str(self.status)}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["findings"] = self.findings
+        out["by_severity"] = {str(s): self.by_severity[s] for s in sorted(self.by_severity, reverse=True)
+                              if self.by_severity[s]}
+        if self.shown is not None:
+            out["shown"] = self.shown
+        if self.suppressed:
+            out["suppressed"] = self.suppressed
         out.update(self.totals)
-        out.update(self.notes)
+        if self.stats.judged is not None:
+            out["judged"] = self.stats.judged
+        out["skipped"] = dict(self.stats.skipped)
+        out.update(self.stats.notes)
         return out
 
 
-@dataclass
-class Report:
-    """One run of one or more checks over one window."""
+@dataclass(frozen=True)
+class CheckInfo:
+    """What a sink needs to know of a check before its findings arrive."""
 
-    window: Window
+    name: str
+    params: Mapping[str, Any]
+    fields: tuple[str, ...]
+    columns: tuple[Any, ...]  # checks.Column: what the Rich table shows
+    totals: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a sink needs to know of the run before any check starts."""
+
+    tool: str
+    version: str
     generated_at: datetime
-    results: list[CheckResult]
-    skipped: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
+    window: Window
+    database: str  # the URL with every credential masked
+    checks: tuple[CheckInfo, ...]
+    skipped: Mapping[str, str] = field(default_factory=dict)  # check -> why it does not run
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What a scan came to: one outcome per check run, the checks skipped, the exit code."""
+
+    run: RunInfo
+    results: tuple[CheckOutcome, ...]
+    exit_code: int
+    notes: tuple[str, ...] = ()  # diagnostics for stderr (a model that failed, ...)
+    findings: tuple[Finding, ...] | None = None  # kept only when the request asked for them
+
+    @property
+    def skipped(self) -> Mapping[str, str]:
+        return self.run.skipped
 
     @property
     def worst(self) -> Severity | None:
         worst = [r.worst for r in self.results if r.worst is not None]
         return max(worst) if worst else None
+
+    @property
+    def not_evaluated(self) -> list[CheckOutcome]:
+        return [r for r in self.results if r.status is Status.NOT_EVALUATED]

@@ -7,9 +7,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from anomaly_cli.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 @contextmanager
@@ -51,3 +54,15 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def refuse_audited_database(output: Path, audited: URL) -> None:
+    """--output must not replace the audited SQLite file (or its journal files)."""
+    from anomaly_cli.db import sqlite_path
+
+    path = sqlite_path(audited)
+    if path is None:
+        return
+    target = output.expanduser().resolve()
+    if target in {path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))}:
+        raise UsageError(f"--output {output} is the audited database", hint="scans never write to it")

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anomaly_cli.errors import UsageError
 from anomaly_cli.llm import DEFAULT_MODEL, ChatClient, LLMError, LLMSettings
-from anomaly_cli.model import CheckResult, Finding
+from anomaly_cli.model import CheckOutcome, Finding
 from anomaly_cli.render.encode import dumps
 from anomaly_cli.summarize_mode import SummarizeMode
+
+if TYPE_CHECKING:
+    from anomaly_cli.checks import Check
 
 
 # Never sent to a model unless --llm-send-personal-data: these fields, and any text that looks
@@ -25,25 +28,8 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{7,}\d(?![\w.])")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 PLACEHOLDER = re.compile(r"\b(?:Person|Email|Phone)-[A-Z]+\b")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a model line with these could rewrite a terminal
 
-# The line each check's findings should read like (the seed's formats where the seed has one).
-TARGETS = {
-    "price": "Transaction ID [ID]: Customer [NAME] (ID: [CUSTOMER_ID]) purchased [PRODUCT] on [DATE]. The product "
-             "has an actual catalog price of [CATALOG] but was sold for [SOLD], resulting in a [PCT]% "
-             "[discount|markup]. This represents a [SEVERITY] price anomaly - [IMPACT].",
-    "sales": "[DATE]: [TRANSACTIONS] transactions, [AMOUNT] sales - low performance",
-    "spam": "Customer [NAME] (ID: [ID]) made [COUNT] transactions on [DATE] at [TIME] - suspicious activity detected",
-    "failed": "Transaction Failed: [DATE TIME] - Customer: [NAME] (ID: [ID]) - Product: [PRODUCT], or for a spike: "
-              "what failed, when, how many of how many, and whether it looks like a gateway or a customer problem",
-}
-ADVICE = {
-    "price": "the catalog price, coupon and discount rules of the products named, and who entered those sales",
-    "sales": "checkout, payment gateway and site health for the periods named",
-    "spam": "the customers named: block or challenge them and review the cards they used",
-    "failed": "the gateway's status and error codes for broad incidents; the customers named for concentrated ones",
-    "rates": "the processor's status for the statuses and times named",
-    "checkout": "the checkout flow for the hours named",
-}
 BRIEF_FINDINGS = 50  # the most severe findings a brief is written from
 SYSTEM = (
     "You turn anomaly findings from a transaction audit into short plain-English lines for an operations "
@@ -114,11 +100,13 @@ class Pseudonyms:
         value = EMAIL.sub(lambda m: self._placeholder(m.group(), "Email"), value)
         return PHONE.sub(lambda m: self._placeholder(m.group(), "Phone"), value)
 
-    def scrub_text(self, text: str, fields: Mapping[str, Any]) -> str:
-        for name in PERSONAL_FIELDS:
-            value = fields.get(name)
-            if isinstance(value, str) and value:
-                text = text.replace(value, self._placeholder(value, "Person"))
+    def scrub_text(self, text: str, finding: Finding) -> str:
+        """The finding's line with every personal value it names replaced: its personal fields,
+        the people its check declared in `personal`, e-mail addresses and phone numbers."""
+        people = [finding.fields.get(name) for name in PERSONAL_FIELDS] + list(finding.personal)
+        # Longest first, so that "Eva Green" is replaced before a shorter name inside it.
+        for value in sorted({p for p in people if isinstance(p, str) and p}, key=len, reverse=True):
+            text = text.replace(value, self._placeholder(value, "Person"))
         return self.scrub("", text)
 
     def restore(self, text: str) -> str:
@@ -188,7 +176,7 @@ def anchor(finding: Finding) -> str:
 
 def valid_line(line: Any, finding: Finding, own: set[str]) -> bool:
     """A model line is used only if it is one line, names the finding and quotes only its numbers."""
-    if not isinstance(line, str) or not line.strip() or "\n" in line.strip() or len(line) > 600:
+    if not isinstance(line, str) or not line.strip() or CONTROL.search(line.strip()) or len(line) > 600:
         return False
     numbers = NUMBER.findall(line)
     if anchor(finding) and anchor(finding) not in {t.replace(",", "") for t in numbers}:
@@ -217,7 +205,8 @@ def parse_reply(text: str) -> dict[str, Any] | list[str]:
 
 @dataclass
 class Summarizer:
-    """Rewrites messages for people (text, table); JSON and CSV never pass through here."""
+    """Writes the lines people read (text, table): the model's when it passes the checks, else
+    the template's. JSON, JSON Lines and CSV findings never pass through here."""
 
     settings: SummarizeSettings
     notes: list[str] = field(default_factory=list)
@@ -230,30 +219,12 @@ class Summarizer:
     def uses_llm(self) -> bool:
         return self.settings.mode is SummarizeMode.LLM and not self._disabled
 
-    def attach(self, result: CheckResult) -> None:
-        """Replace the messages of `result` as its findings stream past; add the brief if asked."""
-        if self.settings.brief:
-            # Watched before --limit applies, so the brief speaks of every finding; only the
-            # most severe few are kept, so memory stays bounded.
-            kept: list[Finding] = []
-
-            def observe(source: Iterator[Finding]) -> Iterator[Finding]:
-                for finding in source:
-                    if len(kept) < BRIEF_FINDINGS:
-                        kept.append(finding)
-                    else:
-                        weakest = min(range(len(kept)), key=lambda i: kept[i].severity)
-                        if finding.severity > kept[weakest].severity:
-                            kept[weakest] = finding
-                    yield finding
-
-            result.apply(observe)
-            result.brief = lambda: self._brief(result, kept)
-        if self.uses_llm:
-            result.findings = self._rewrite(result.check, result.findings)
-
     # -- lines ------------------------------------------------------------------------
-    def _rewrite(self, check: str, findings: Iterator[Finding]) -> Iterator[Finding]:
+    def rewrite(self, check: type[Check], findings: Iterable[Finding]) -> Iterator[Finding]:
+        """The findings with the model's line as `message` where it wrote a good one, in chunks."""
+        if not self.uses_llm:
+            yield from findings
+            return
         chunk: list[Finding] = []
         for finding in findings:
             chunk.append(finding)
@@ -263,7 +234,7 @@ class Summarizer:
         if chunk:
             yield from self._chunk(check, chunk)
 
-    def _chunk(self, check: str, findings: list[Finding]) -> list[Finding]:
+    def _chunk(self, check: type[Check], findings: list[Finding]) -> list[Finding]:
         budget = max(0, self.settings.max_findings - self._sent)
         to_model = findings[:budget] if self.uses_llm else []
         lines = self._ask(check, to_model) if to_model else {}
@@ -279,19 +250,19 @@ class Summarizer:
                 out.append(finding)
         return out
 
-    def _ask(self, check: str, findings: list[Finding]) -> dict[int, str]:
+    def _ask(self, check: type[Check], findings: list[Finding]) -> dict[int, str]:
         masks = Pseudonyms()
         payload, own = [], []
         for index, finding in enumerate(findings):
             fields = {name: (value if self.settings.send_personal_data else masks.scrub(name, value))
                       for name, value in finding.fields.items()}
             draft = finding.message if self.settings.send_personal_data else masks.scrub_text(
-                finding.message, finding.fields)
+                finding.message, finding)
             entry = {"id": f"F{index + 1}", "severity": str(finding.severity), "fields": fields, "draft": draft}
             payload.append(entry)
             own.append(set(PLACEHOLDER.findall(dumps(entry))))
         user = (
-            f"Check: {check}. Target line format: {TARGETS.get(check, 'one clear sentence')}\n"
+            f"Check: {check.name}. Target line format: {check.llm_target}\n"
             f"Write exactly {len(payload)} lines, one per finding, in the target format. Reply as "
             '{"lines": [{"id": "F1", "line": "..."}, ...]}.\nFindings:\n' + dumps(payload)
         )
@@ -326,45 +297,48 @@ class Summarizer:
             self.notes.append(text)
 
     # -- brief ------------------------------------------------------------------------
-    def _brief(self, result: CheckResult, seen: list[Finding]) -> str:
-        template = template_brief(result, seen)
-        if not self.uses_llm or not seen:
+    def brief(self, check: type[Check], outcome: CheckOutcome, worst: list[Finding]) -> str:
+        """An executive summary of one check: the model's if it passes the checks, else the template's."""
+        template = template_brief(check, outcome, worst)
+        if not self.uses_llm or not worst:
             return template
         masks = Pseudonyms()
-        payload = [{"severity": str(f.severity), "fields": {n: (v if self.settings.send_personal_data
-                                                               else masks.scrub(n, v))
-                                                           for n, v in f.fields.items()}} for f in seen]
+        payload = [{"severity": str(f.severity),
+                    "fields": {n: (v if self.settings.send_personal_data else masks.scrub(n, v))
+                               for n, v in f.fields.items()}} for f in worst]
+        summary = outcome.summary()
         user = (
-            f"Check: {result.check}. Summary: {dumps(result.summary())}.\nFindings:\n{dumps(payload)}\n"
+            f"Check: {check.name}. Summary: {dumps(summary)}.\nFindings:\n{dumps(payload)}\n"
             "Write an executive summary of at most 3 sentences: what happened, who was impacted, why it is "
-            f"suspicious, and what to check first ({ADVICE.get(result.check, 'the findings named')}). "
+            f"suspicious, and what to check first ({check.llm_advice}). "
             'Reply as {"lines": [{"id": "brief", "line": "..."}]}.'
         )
         reply = self._complete(user)
         parsed = parse_reply(reply) if reply else {}
         text = parsed.get("brief") if isinstance(parsed, dict) else None
         allowed: set[Decimal] = set()
-        for finding in seen:
+        for finding in worst:
             allowed |= allowed_numbers(finding)
-        _numbers_of(result.summary(), allowed)
+        _numbers_of(summary, allowed)
         _numbers_of(template, allowed)
-        if (isinstance(text, str) and text.strip() and _quotes_only(text, allowed)
+        if (isinstance(text, str) and text.strip() and not CONTROL.search(text) and _quotes_only(text, allowed)
                 and all(masks.known(t) for t in PLACEHOLDER.findall(text))):
             return masks.restore(" ".join(text.split()))
         return template
 
 
-def template_brief(result: CheckResult, seen: list[Finding]) -> str:
+def template_brief(check: type[Check], outcome: CheckOutcome, worst: list[Finding]) -> str:
     """The deterministic executive summary of one check."""
-    if not result.total:
-        return f"{result.check}: no anomalies found."
-    counts = ", ".join(f"{n} {s}" for s, n in result.summary()["by_severity"].items())
-    worst = max(seen, key=lambda f: f.severity) if seen else None
-    people = {f.fields.get("customer_id") for f in seen if f.fields.get("customer_id") is not None}
-    parts = [f"{result.check}: {result.total} finding{'s' if result.total != 1 else ''} ({counts})."]
+    if outcome.reason is not None:
+        return f"{check.name}: not evaluated ({outcome.reason})."
+    if not outcome.findings:
+        return f"{check.name}: no anomalies found."
+    counts = ", ".join(f"{n} {s}" for s, n in outcome.summary()["by_severity"].items())
+    people = {f.fields.get("customer_id") for f in worst if f.fields.get("customer_id") is not None}
+    parts = [f"{check.name}: {outcome.findings} finding{'s' if outcome.findings != 1 else ''} ({counts})."]
     if people:
         parts.append(f"{len(people)} customer{'s' if len(people) != 1 else ''} involved.")
-    if worst is not None:
-        parts.append(f"Most severe: {worst.message}")
-    parts.append(f"Check first: {ADVICE.get(result.check, 'the findings named')}.")
+    if worst:
+        parts.append(f"Most severe: {worst[0].message}")
+    parts.append(f"Check first: {check.llm_advice}.")
     return " ".join(parts)

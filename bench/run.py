@@ -186,9 +186,9 @@ def capture(url: str, checks: Sequence[type], workdir: Path) -> tuple[float, int
     """Run the checks in this process; (seconds, findings, every (statement, parameters) executed)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.audit import run_checks
     from anomaly_cli.config import load_settings
     from anomaly_cli.model import Window
+    from anomaly_cli.scan import build_request, run_scan
 
     captured: list[tuple[str, Any]] = []
 
@@ -200,8 +200,8 @@ def capture(url: str, checks: Sequence[type], workdir: Path) -> tuple[float, int
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", listener)
     try:
         started = time.perf_counter()
-        with run_checks(settings, checks, Window(), now=datetime.now()) as report:
-            findings = sum(1 for result in report.results for _ in result.findings)
+        report = run_scan(build_request(settings, [c.name for c in checks], Window(), now=datetime.now()))
+        findings = sum(result.findings for result in report.results)
         seconds = time.perf_counter() - started
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", listener)

@@ -457,7 +457,7 @@ def test_scan_rates_on_the_cloudwalk_days(engine_url: str, cli) -> None:
                                "score", "persistence_minutes"]
     assert (first["bucket_start"], first["bucket_end"], first["persistence_minutes"]) == (
         "2025-07-12T14:32:00", "2025-07-12T18:43:00", 251)
-    assert check["summary"]["units_judged"] > 1500
+    assert check["summary"]["judged"] > 1500
 
     # A window reports the incidents overlapping it, judged against the day before it.
     windowed = scan(cli, engine_url, "--since", "2025-07-13T00:10", "--until", "2025-07-13T12:00")
@@ -485,8 +485,7 @@ def test_scan_rates_from_the_transactions_table(engine_url: str) -> None:
     with db.connect(db.parse_url(engine_url)) as conn:
         ctx = CheckContext(conn=conn, schema=default_schema(), window=Window(), params=params, currency="₹",
                            now=datetime(2025, 9, 2))
-        result = RatesCheck().run(ctx)
-        found = list(result.findings)
+        found = list(RatesCheck().run(ctx))
     assert [(f.fields["status"], f.fields["bucket_start"], f.fields["bucket_end"], f.fields["count"]) for f in found] \
         == [("failed", start + timedelta(minutes=60), start + timedelta(minutes=90), 150)]
-    assert result.summary()["units_judged"] == 120  # the first hour is the first baseline
+    assert ctx.stats.judged == 120  # the first hour is the first baseline

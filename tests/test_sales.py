@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from anomaly_cli.audit import run_checks
 from anomaly_cli.checks import registry
 from anomaly_cli.checks.sales import (
     Baseline, BucketSize, Direction, Measured, SeasonalJudge, Verdict, assess, baseline, drop_pct, fill,
@@ -21,6 +20,7 @@ from anomaly_cli.checks.sales import (
 from anomaly_cli.config import load_settings
 from anomaly_cli.demo_data import generate
 from anomaly_cli.model import Severity, Window
+from anomaly_cli.scan import build_request, run_scan
 from anomaly_cli.stats import severity_by_drop
 from tests.conftest import load_database
 
@@ -264,7 +264,7 @@ def test_synthetic_daily_shops_reach_full_recall_and_precision(tmp_path, cli) ->
         found_true += len(found & truth)
         found_false += len(found - truth)
         assert datetime.combine(cutoff.date(), time()) not in found  # the incomplete last day
-        assert check["summary"]["not_judged"]["incomplete"] == 1
+        assert check["summary"]["skipped"]["incomplete"] == 1
         for finding in check["findings"]:  # a planted day loses 55 % or more: medium or worse
             if datetime.fromisoformat(finding["bucket_start"]) in truth:
                 assert finding["severity"] in {"critical", "high", "medium"}
@@ -322,7 +322,7 @@ def test_scan_sales_finds_the_planted_days_and_nothing_else(engine_url: str, cli
     assert found["2025-09-10"]["severity"] == "high" and found["2025-09-11"]["severity"] == "medium"
     assert list(zero)[4:] == ["bucket_start", "bucket_end", "transactions", "revenue", "expected_transactions",
                               "expected_revenue", "drop_pct"]
-    assert check["summary"]["not_judged"] == {"incomplete": 1, "short_history": 21}
+    assert check["summary"]["skipped"] == {"incomplete": 1, "short_history": 21}
     assert check["summary"]["judged"] == 20
 
 
@@ -374,10 +374,9 @@ def scan_at(url: str, now: datetime, since: datetime | None = None, until: datet
     cls = registry()["sales"]
     settings = load_settings(flags={"db.url": url, **{f"sales.{k}": v for k, v in params.items()}},
                              check_params={"sales": cls.params})
-    with run_checks(settings, [cls], Window(since, until), now=now) as report:
-        (result,) = report.results
-        findings = list(result.findings)
-    return findings, result.summary()
+    report = run_scan(build_request(settings, [cls.name], Window(since, until), now=now, keep_findings=True))
+    (result,) = report.results
+    return list(report.findings or ()), result.summary()
 
 
 @pytest.mark.engines
@@ -395,8 +394,8 @@ def test_edge_cases_are_not_anomalies(engine_url: str, cli) -> None:
     assert failed.fields["transactions"] == 0 and failed.fields["revenue"] == Decimal("0.00")
     # Weekends are normal, unknown and NULL statuses are not sales, today (cut at 10:00) is not
     # judged, the 2030 rows make no bucket, NULL dates and amounts are counted.
-    assert summary["judged"] == 14 and summary["not_judged"] == {"short_history": 21, "incomplete": 1}
-    assert summary["skipped"] == {"no_date": 4}
+    assert summary["judged"] == 14
+    assert summary["skipped"] == {"short_history": 21, "incomplete": 1, "no_date": 4}
     assert summary["without_amount"] == 3
 
     # The same through the CLI, whose clock is later: --until plays the cron job's "now".
@@ -412,16 +411,16 @@ def test_edge_cases_are_not_anomalies(engine_url: str, cli) -> None:
     findings, summary = scan_at(engine_url, datetime(2025, 9, 1), since=datetime(2025, 8, 4),
                                 until=datetime(2025, 8, 11))
     assert findings == []
-    assert summary["nothing_judged"] == "no transactions from 2025-08-04 00:00 before 2025-08-11 00:00"
+    assert summary["reason"] == "no transactions from 2025-08-04 00:00 before 2025-08-11 00:00"
 
     # A window shorter than one bucket.
     findings, summary = scan_at(engine_url, NOW, since=datetime(2025, 7, 2, 10), until=datetime(2025, 7, 2, 12))
     assert findings == []
-    assert summary["not_judged"] == {"incomplete": 1}
-    assert summary["nothing_judged"] == "the window holds no complete day"
+    assert summary["skipped"] == {"incomplete": 1, "no_date": 4}
+    assert summary["reason"] == "the window holds no complete day"
     findings, summary = scan_at(engine_url, NOW, since=datetime(2025, 7, 2, 10), until=datetime(2025, 7, 2, 12),
                                 bucket="hour")
-    assert findings == [] and summary["judged"] == 2 and "nothing_judged" not in summary  # 10:00, 11:00
+    assert findings == [] and summary["judged"] == 2 and summary["status"] == "ok"  # 10:00, 11:00
 
 
 @pytest.mark.engines
@@ -431,7 +430,8 @@ def test_an_empty_table_is_no_anomaly(engine_url: str, cli) -> None:
     assert run.exit_code == 0, run.stderr
     (check,) = json.loads(run.stdout)["checks"]
     assert check["findings"] == []
-    assert check["summary"]["nothing_judged"].startswith("no transactions before ")
+    assert check["summary"]["status"] == "not_evaluated"
+    assert check["summary"]["reason"].startswith("no transactions before ")
 
 
 def test_impossible_history_settings_are_refused(sqlite_url: str, cli) -> None:

@@ -1,21 +1,24 @@
-"""The check registry: every module in this package registers its check here by name."""
+"""The check API and registry: every module in this package (and every installed plugin that
+declares an `anomaly.checks` entry point) registers one check here by name."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from anomaly_cli.errors import ConfigError
+from anomaly_cli.model import CheckStats
 from anomaly_cli.params import Param
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from anomaly_cli.config import SchemaMap
-    from anomaly_cli.model import CheckResult, Finding, Window
+    from anomaly_cli.model import Finding, Window
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class Column:
 
 @dataclass
 class CheckContext:
-    """What a check gets to run: one open (read-only) connection and resolved settings."""
+    """What a check gets to run: one open (read-only) connection, resolved settings, and where
+    to record what it judged (`stats`) and, when a report wants them, chart points (`charts`)."""
 
     conn: Connection
     schema: SchemaMap
@@ -37,12 +41,18 @@ class CheckContext:
     params: dict[str, Any]
     currency: str
     now: datetime
-    limit: int | None = None
+    stats: CheckStats = field(default_factory=CheckStats)
+    charts: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def end(self) -> datetime:
         """Where judging stops: the window's end, never after now (an unfinished bucket is not judged)."""
         return self.now if self.window.until is None else min(self.window.until, self.now)
+
+    def plot(self, series: str, **point: Any) -> None:
+        """Keep one point of an aggregate the check measured anyway, if a report asked for charts."""
+        if self.charts is not None:
+            self.charts.setdefault(series, []).append(point)
 
 
 class Check:
@@ -66,6 +76,10 @@ class Check:
     # Indexes that make the check's SQL fast: (logical table, logical columns) pairs,
     # printed by `anomaly db indexes`.
     indexes: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    # What a model should write for one finding (the seed's sentence where it has one), and
+    # what a person should look at first; both go into the prompt of the text writer.
+    llm_target: ClassVar[str] = "one clear sentence naming what happened, when, and how much"
+    llm_advice: ClassVar[str] = "the findings named"
 
     @classmethod
     def needs_for(cls, params: dict[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -76,32 +90,22 @@ class Check:
     def validate(cls, params: dict[str, Any]) -> None:
         """Refuse option combinations that cannot work (raise UsageError); each value is already valid."""
 
-    def run(self, ctx: CheckContext) -> CheckResult:
+    @classmethod
+    def fields_for(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The finding fields with these parameters (a switch may add per-row findings)."""
+        return cls.fields
+
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
+        """Stream the findings, in the check's order; record judged/skipped units on ctx.stats."""
         raise NotImplementedError
 
-    def result(
-        self,
-        ctx: CheckContext,
-        findings: Iterator[Finding],
-        notes: dict[str, Any] | None = None,
-        totals: dict[str, Any] | None = None,
-    ) -> CheckResult:
-        from anomaly_cli.model import CheckResult
 
-        return CheckResult(
-            check=self.name,
-            params=dict(ctx.params),
-            findings=findings,
-            fields=self.fields,
-            columns=self.columns,
-            notes=notes if notes is not None else {},
-            limit=ctx.limit,
-            totals=totals if totals is not None else {},
-        )
+class DuplicateCheckError(ConfigError):
+    """Two checks (built in or plugins) claim one name."""
 
 
-class DuplicateCheckError(Exception):
-    pass
+class PluginError(ConfigError):
+    """An installed check plugin cannot be loaded."""
 
 
 _REGISTRY: dict[str, type[Check]] = {}
@@ -118,15 +122,31 @@ def register(cls: type[Check]) -> type[Check]:
     return cls
 
 
+ENTRY_POINT_GROUP = "anomaly.checks"
+
+
 def _discover() -> None:
+    """Import the built-in check modules, then every plugin's (entry point group anomaly.checks).
+
+    A plugin's entry point names a module (which registers with @register) or a Check class.
+    """
     for module in pkgutil.iter_modules(__path__):
         if not module.name.startswith("_"):
             importlib.import_module(f"{__name__}.{module.name}")
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not take the built-in checks down
+            raise PluginError(f"check plugin {entry.name!r} ({entry.value}) cannot be loaded: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(loaded, type) and issubclass(loaded, Check):
+            register(loaded)
 
 
 def registry() -> dict[str, type[Check]]:
-    """All checks by name, in registration order (modules imported on first use)."""
+    """All checks by name, in `order` (modules and plugins imported on first use)."""
     if not _REGISTRY:
         _discover()
-    return {c.name: c for c in sorted(_REGISTRY.values(), key=lambda c: c.order)}
-
+    return {c.name: c for c in sorted(_REGISTRY.values(), key=lambda c: (c.order, c.name))}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from statistics import median
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import Finding
 from anomaly_cli.params import Param
 from anomaly_cli.stats import normal_tail, severity_by_drop
 from anomaly_cli.wording import CENT, clock, long_date, percent
@@ -169,6 +168,7 @@ class CheckoutCheck(Check):
     """
 
     name = "checkout"
+    llm_advice = "the checkout flow for the hours named"
     order = 60
     optional = True  # reads a table a shop database may not have
     params = (
@@ -193,28 +193,26 @@ class CheckoutCheck(Check):
     )
     needs = {"checkout": ("ts", "today", *BASELINES)}
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        notes: dict[str, Any] = {"judged": 0, "skipped": Counter()}
-        return self.result(ctx, self._findings(ctx, notes), notes=notes)
-
-    def _findings(self, ctx: CheckContext, notes: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         p = ctx.params
         rules = Rules(p["drop"], p["min_expected"], p["sensitivity"])
         from anomaly_cli.db import count_missing, table
 
         # Counted by a query of their own, never judged.
         no_time = count_missing(ctx.conn, table(ctx.schema, "checkout").c.ts)
-        if no_time:
-            notes["skipped"]["no_time"] += no_time
+        ctx.stats.skip("no_time", no_time)
+        ctx.stats.count(0)
         for hour in measure(ctx):
             reason = skip_reason(hour)
             if reason is not None:
-                notes["skipped"][reason] += 1
+                ctx.stats.skip(reason)
                 continue
-            notes["judged"] += 1
+            ctx.stats.count()
             finding = judge(hour, rules)
             if finding is not None:
                 yield finding
+        if not ctx.stats.judged:
+            ctx.stats.not_evaluated("no complete hour with a count and two baselines in the window")
 
 
 def measure(ctx: CheckContext) -> Iterator[Hour]:

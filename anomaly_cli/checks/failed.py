@@ -13,7 +13,7 @@ from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import Finding, Severity
 from anomaly_cli.params import Param
 from anomaly_cli.stats import normal_tail
 from anomaly_cli.wording import CENT, clock, long_date, percent
@@ -292,8 +292,10 @@ def describe(incident: Incident, size: int, customers: Counter[Any], names: dict
     else:
         message = (f"{head}, {top_failures} of them by customer {names.get(top_id) or 'unknown'} "
                    f"(ID: {top_id}) - customer-side errors.")
+    named = names.get(top_id) if scope != "broad" and top_id is not None else None
     return Finding(check=FailedCheck.name, key=f"failed:{start.isoformat()}",
-                   severity=severity_for(rate, scope), message=message, fields=fields)
+                   severity=severity_for(rate, scope), message=message, fields=fields,
+                   personal=(named,) if named else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +360,10 @@ class FailedCheck(Check):
     """
 
     name = "failed"
+    llm_target = ("Transaction Failed: [DATE TIME] - Customer: [NAME] (ID: [ID]) - Product: [PRODUCT], or for a "
+                  "spike: what failed, when, how many of how many, and whether it looks like a gateway or a "
+                  "customer problem")
+    llm_advice = "the gateway's status and error codes for broad incidents; the customers named for concentrated ones"
     order = 40
     params = (
         Param("bucket", BucketSize.HOUR, "bucket size: 15min, hour or day", kind=BucketSize),
@@ -401,23 +407,19 @@ class FailedCheck(Check):
             raise UsageError(f"--history {params['history']} day(s) holds fewer than two {params['bucket']} buckets",
                              hint="give a longer --history")
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        notes: dict[str, Any] = {"skipped": Counter(), "unknown_status": 0, "buckets_judged": 0,
-                                 "buckets_without_baseline": 0}
-        result = self.result(ctx, self._findings(ctx, notes), notes=notes)
-        if ctx.params["list"]:
-            result.fields = self.fields + LIST_FIELDS  # CSV columns for the per-transaction findings
-        return result
+    @classmethod
+    def fields_for(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        # --list adds per-transaction findings, with columns of their own in CSV.
+        return cls.fields + LIST_FIELDS if params["list"] else cls.fields
 
-    def _findings(self, ctx: CheckContext, notes: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         p = ctx.params
         size = p["bucket"].seconds
         rules = Rules(p["min_volume"], p["min_failures"], p["min_ratio"], p["sensitivity"])
         from anomaly_cli.db import count_missing, table
 
         no_date = count_missing(ctx.conn, table(ctx.schema, "transactions").c.transaction_date)
-        if no_date:
-            notes["skipped"]["no_date"] = no_date
+        ctx.stats.skip("no_date", no_date)
         hi = to_epoch(ctx.end) // size * size  # only complete buckets
         judge_from = lo = None
         if ctx.window.since is not None:
@@ -427,8 +429,12 @@ class FailedCheck(Check):
         # The bucket stream is drained before the next query: MySQL cannot interleave open results.
         incidents = list(detect(measure_buckets(ctx, size, lo, from_epoch(hi)), size=size,
                                 history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally))
-        notes.update(unknown_status=tally.unknown_status, buckets_judged=tally.judged,
-                     buckets_without_baseline=tally.no_baseline)
+        ctx.stats.count(tally.judged)
+        ctx.stats.skip("no_baseline", tally.no_baseline)
+        ctx.stats.note("unknown_status", tally.unknown_status)
+        if not tally.judged:
+            ctx.stats.not_evaluated("no complete bucket with a baseline in the window"
+                                    if tally.no_baseline else "no transactions in the window")
         by_customer, names = measure_customers(ctx, size, incidents)
         for incident in incidents:
             yield describe(incident, size, by_customer[incident.start], names)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import Finding, Severity
 from anomaly_cli.params import Param
 from anomaly_cli.wording import CENT, long_date, money, percent, severity_word
 
@@ -121,6 +120,10 @@ class PriceCheck(Check):
     """
 
     name = "price"
+    llm_target = ("Transaction ID [ID]: Customer [NAME] (ID: [CUSTOMER_ID]) purchased [PRODUCT] on [DATE]. The "
+                  "product has an actual catalog price of [CATALOG] but was sold for [SOLD], resulting in a "
+                  "[PCT]% [discount|markup]. This represents a [SEVERITY] price anomaly - [IMPACT].")
+    llm_advice = "the catalog price, coupon and discount rules of the products named, and who entered those sales"
     order = 10
     params = (
         Param("below", Decimal("0.75"), "flag items sold below this fraction of the catalog price",
@@ -170,28 +173,23 @@ class PriceCheck(Check):
         if params["above"] < 1:
             raise UsageError(f"--above {params['above']} is below 1: every item at catalog price would be flagged")
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        skipped: Counter[str] = Counter()
-        return self.result(ctx, self._findings(ctx, skipped), notes={"skipped": skipped},
-                           totals={"revenue_impact": Decimal("0.00")})
-
-    def _findings(self, ctx: CheckContext, skipped: Counter[str]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         below, above = ctx.params["below"], ctx.params["above"]
-        for item in measure(ctx, below, above, skipped):
+        for item in measure(ctx, below, above):
             reason = skip_reason(item)
             if reason is not None:
-                skipped[reason] += 1
+                ctx.stats.skip(reason)
                 continue
             finding = judge(item, below, above, ctx.currency)
             if finding is not None:
                 yield finding
 
 
-def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[str]) -> Iterator[PricedItem]:
+def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[PricedItem]:
     """Stream the items the database flags, plus those it cannot judge (to count them)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, count_missing, table, window_bounds
+    from anomaly_cli.db import cents, count_missing, has_rows, table, window_bounds
 
     t = table(ctx.schema, "transactions")
     ti = table(ctx.schema, "transaction_items")
@@ -208,8 +206,10 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal, skipped: Counter[
     bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
     undated = count_missing(ctx.conn, t.c.transaction_date,
                             source=ti.join(t, ti.c.transaction_id == t.c.transaction_id))
-    if undated:
-        skipped["no_date"] += undated
+    ctx.stats.skip("no_date", undated)
+    if not has_rows(ctx.conn, t, *bounds):
+        ctx.stats.not_evaluated("no transactions in the window")
+        return
     stmt = (
         sa.select(
             t.c.transaction_id, ti.c.item_id, t.c.customer_id, c.c.customer_name,

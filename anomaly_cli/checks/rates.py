@@ -13,7 +13,7 @@ from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import CheckStats, Finding, Severity
 from anomaly_cli.params import Param
 from anomaly_cli.wording import CENT, clock, long_date, percent
 
@@ -664,6 +664,7 @@ class RatesCheck(Check):
     """
 
     name = "rates"
+    llm_advice = "the processor's status for the statuses and times named"
     order = 50
     optional = True  # reads a table a shop database may not have
     params = (
@@ -732,13 +733,9 @@ class RatesCheck(Check):
             bucket_seconds=size,
         )
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        notes: dict[str, Any] = {"units_judged": 0, "units_low_volume": 0, "units_without_baseline": 0,
-                                 "incidents_not_reported": 0, "without_time": 0, "null_status": 0}
-        return self.result(ctx, self._findings(ctx, notes), notes=notes)
-
-    def _findings(self, ctx: CheckContext, notes: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         p = ctx.params
+        stats = ctx.stats
         size = p["bucket"] * 60
         rules = self.rules(p)
         moment = ctx.end
@@ -749,19 +746,24 @@ class RatesCheck(Check):
             # From midnight of the day before: enough for the baseline, and the same pools on every run.
             load_from = (report_from // 86400 - 1) * 86400
         tally = Tally()
-        buckets = measure(ctx, Source(p["source"]), rules.approved, size, load_from, end, notes)
+        buckets = measure(ctx, Source(p["source"]), rules.approved, size, load_from, end, stats)
         incidents = list(detect(pool(fill(buckets, size), size, rules.min_volume), rules,
                                 report_from=report_from, tally=tally))
-        notes.update(units_judged=tally.units_judged, units_low_volume=tally.units_low_volume,
-                     units_without_baseline=tally.units_without_baseline)
+        stats.count(tally.units_judged)
+        stats.skip("low_volume", tally.units_low_volume)
+        stats.skip("no_baseline", tally.units_without_baseline)
+        if not tally.units_judged:
+            stats.not_evaluated("no bucket with enough volume and a baseline in the window")
+        not_reported = 0
         findings = []
         since = ctx.window.since
         for incident in incidents:
             finding = describe(incident, rules)
             if finding is None:
-                notes["incidents_not_reported"] += 1  # too short, too mild, or a single bucket
+                not_reported += 1  # too short, too mild, or a single bucket
             elif since is None or finding.fields["bucket_end"] > since:
                 findings.append(finding)
+        stats.note("incidents_not_reported", not_reported)
         findings.sort(key=lambda f: (f.fields["bucket_start"], f.fields["status"]))
         yield from findings
 
@@ -771,7 +773,7 @@ def to_epoch(moment: datetime) -> int:
 
 
 def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_from: int | None, end: int,
-            notes: dict[str, Any]) -> Iterator[Bucket]:
+            stats: CheckStats) -> Iterator[Bucket]:
     """Per bucket (GROUP BY bucket, lower(status)) the count of each status, in bucket order."""
     import sqlalchemy as sa
 
@@ -797,7 +799,8 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
     if source is Source.TRANSACTIONS:
         rename |= {ctx.schema.success_status.lower(): approved, ctx.schema.failed_status.lower(): "failed"}
     # Rows (or counts) without a time are never judged, only counted, by a query of their own.
-    notes["without_time"] += count_missing(ctx.conn, ts, total=amount if source is Source.COUNTS else None)
+    stats.skip("no_time", count_missing(ctx.conn, ts, total=amount if source is Source.COUNTS else None))
+    null_status = 0
     current: Bucket | None = None
     for start, status, n in ctx.conn.execution_options(yield_per=1000).execute(stmt):
         if n is None:
@@ -808,7 +811,8 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
             current = Bucket(int(start), {})
         name = rename.get(status, status)
         if name == UNKNOWN:
-            notes["null_status"] += int(n)  # in the total, judged as status 'unknown'
+            null_status += int(n)  # in the total, judged as status 'unknown'
         current.counts[name] = current.counts.get(name, 0) + int(n)
     if current is not None:
         yield current
+    stats.note("null_status", null_status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +14,7 @@ from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.errors import UsageError
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
 from anomaly_cli.stats import severity_by_drop
 from anomaly_cli.wording import CENT, clock, long_date
@@ -254,6 +254,8 @@ class SalesCheck(Check):
     """
 
     name = "sales"
+    llm_target = "[DATE]: [TRANSACTIONS] transactions, [AMOUNT] sales - low performance"
+    llm_advice = "checkout, payment gateway and site health for the periods named"
     order = 20
     indexes = (("transactions", ("transaction_date", "status", "total_amount")),)  # covering
     params = (
@@ -284,12 +286,10 @@ class SalesCheck(Check):
             raise UsageError(f"--min-history {params['min_history']} is more than --history {params['history']}: "
                              "no bucket could ever be judged")
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        notes: dict[str, Any] = {"judged": 0, "not_judged": Counter(), "skipped": Counter(), "without_amount": 0}
-        return self.result(ctx, self._findings(ctx, notes), notes=notes)
-
-    def _findings(self, ctx: CheckContext, notes: dict[str, Any]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         p = ctx.params
+        stats = ctx.stats
+        stats.count(0)
         size: BucketSize = BucketSize(p["bucket"])
         period = WEEK_SECONDS // size.seconds
         moment = ctx.end
@@ -299,27 +299,28 @@ class SalesCheck(Check):
                 # A copy or an export, not a live shop: the days after its last row are not
                 # outages. (A live blackout is reported for STALE_AFTER before this applies.)
                 moment = last
-                notes["data_ends"] = f"{last:%Y-%m-%d %H:%M}; judged up to there (give --until to judge later)"
+                stats.note("data_ends", f"{last:%Y-%m-%d %H:%M}; judged up to there (give --until to judge later)")
         end = index_of(moment, size)  # the first incomplete bucket: judged buckets end by `moment`
         start = index_of(ctx.window.since, size) if ctx.window.since is not None else None
         if start_of(end, size) < moment and (start is None or start <= end):
-            notes["not_judged"]["incomplete"] += 1
+            stats.skip("incomplete")
         load_from = start - p["history"] * period if start is not None else None
 
         judge = SeasonalJudge(period, p["history"], p["min_history"], p["sensitivity"], Direction(p["direction"]))
         seen_rows = False
         held: list[Finding] = []  # findings before the window's first row: dropped if it has none
-        measured = measure(ctx, size, load_from, end, notes["skipped"])
+        without_amount = 0
+        measured = measure(ctx, size, load_from, end, stats)
         for bucket in fill(measured, end):
             verdict = judge.judge(bucket.index, bucket.transactions, bucket.revenue_cents)
             if start is not None and bucket.index < start:
                 continue  # history only: judged so that its own anomalies stay out of baselines
             seen_rows = seen_rows or bucket.rows > 0
-            notes["without_amount"] += bucket.without_amount
+            without_amount += bucket.without_amount
             if verdict.baseline is None:
-                notes["not_judged"]["short_history"] += 1
+                stats.skip("short_history")
                 continue
-            notes["judged"] += 1
+            stats.count()
             if verdict.kind is None:
                 continue
             finding = make_finding(bucket, verdict, size, ctx.currency)
@@ -329,15 +330,19 @@ class SalesCheck(Check):
                 yield finding
             else:
                 held.append(finding)
+        stats.note("without_amount", without_amount)
         if not seen_rows:
             # No rows of any status: more likely data not loaded (yet) than a shop with no
             # customers at all, so nothing is reported and the summary says why.
-            notes["judged"] = 0
+            stats.judged = 0
             if start is not None and start >= end:
-                notes["nothing_judged"] = f"the window holds no complete {size.value}"
+                stats.not_evaluated(f"the window holds no complete {size.value}")
             else:
                 since = f"from {start_of(start, size):%Y-%m-%d %H:%M} " if start is not None else ""
-                notes["nothing_judged"] = f"no transactions {since}before {start_of(end, size):%Y-%m-%d %H:%M}"
+                stats.not_evaluated(f"no transactions {since}before {start_of(end, size):%Y-%m-%d %H:%M}")
+        elif not stats.judged:
+            stats.not_evaluated("not enough history before the window to judge any "
+                                f"{size.value} (--min-history {p['min_history']} weeks)")
 
 
 def last_data(ctx: CheckContext) -> datetime | None:
@@ -351,7 +356,7 @@ def last_data(ctx: CheckContext) -> datetime | None:
 
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
-            skipped: Counter[str]) -> Iterator[Measured]:
+            stats: CheckStats) -> Iterator[Measured]:
     """Per-bucket aggregates from the database, in bucket order; sales without a date only counted."""
     import sqlalchemy as sa
 
@@ -375,7 +380,7 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
         .where(*bounds)
         .subquery()
     )
-    skipped["no_date"] += count_missing(ctx.conn, t.c.transaction_date, success)
+    stats.skip("no_date", count_missing(ctx.conn, t.c.transaction_date, success))
     # Grouping by the subquery's column, not the expression: PostgreSQL would not match two
     # copies of an expression with separately bound parameters.
     stmt = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
-from anomaly_cli.model import CheckResult, Finding, Severity
+from anomaly_cli.model import Finding, Severity
 from anomaly_cli.params import Param
 from anomaly_cli.wording import CENT, clock, long_date
 
@@ -133,6 +132,8 @@ class SpamCheck(Check):
     """
 
     name = "spam"
+    llm_target = "Customer [NAME] (ID: [ID]) made [COUNT] transactions on [DATE] at [TIME] - suspicious activity detected"
+    llm_advice = "the customers named: block or challenge them and review the cards they used"
     order = 30
     # Covering: the window functions read each customer's rows in date order from the index
     # alone (a narrower index made the scan slower than none, in the benchmark).
@@ -161,16 +162,18 @@ class SpamCheck(Check):
         "customers": ("customer_id", "customer_name"),
     }
 
-    def run(self, ctx: CheckContext) -> CheckResult:
-        skipped: Counter[str] = Counter()
-        return self.result(ctx, self._findings(ctx, skipped), notes={"skipped": skipped},
-                           totals={"total_amount": Decimal("0.00")})
-
-    def _findings(self, ctx: CheckContext, skipped: Counter[str]) -> Iterator[Finding]:
+    def run(self, ctx: CheckContext) -> Iterator[Finding]:
         min_count = ctx.params["min_count"]
         # Counted first: a second query cannot run while a streamed result is open on MariaDB.
-        skipped.update({k: v for k, v in count_unusable(ctx).items() if v})
+        for reason, count in count_unusable(ctx).items():
+            ctx.stats.skip(reason, count)
         since, until = ctx.window.since, ctx.window.until
+        from anomaly_cli.db import has_rows, table, window_bounds
+
+        t = table(ctx.schema, "transactions")
+        if not has_rows(ctx.conn, t, *window_bounds(t.c.transaction_date, since, until)):
+            ctx.stats.not_evaluated("no transactions in the window")
+            return
         rows = measure(ctx, min_count, ctx.params["window"])
         for burst in bursts(rows, ctx.schema.failed_status, ctx.params["small_amount"]):
             # Rows before --since were read only so that bursts start where they really start.

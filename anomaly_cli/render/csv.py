@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import csv
-from typing import Any, TextIO
+from collections.abc import Sequence
 
-from anomaly_cli.model import Report
-from anomaly_cli.render.encode import scalar_text
+from anomaly_cli.model import CheckInfo, Finding, RunInfo
+from anomaly_cli.render import BaseSink
+from anomaly_cli.render.encode import csv_cell
 
 COMMON = ("check", "key", "severity", "message")
 
 
-def columns(report: Report) -> list[str]:
+def columns(checks: Sequence[CheckInfo]) -> list[str]:
     """The common columns, then each check's fields in registry order, each once."""
     names = list(COMMON)
-    for result in report.results:
-        names.extend(f for f in result.fields if f not in names)
+    for check in checks:
+        names.extend(f for f in check.fields if f not in names)
     return names
 
 
-def write(report: Report, stream: TextIO, **_: Any) -> None:
-    header = columns(report)
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
-    for result in report.results:
-        for finding in result.findings:
-            row = finding.as_dict()
-            writer.writerow([scalar_text(row.get(name)) for name in header])
+class Writer(BaseSink):
+    header: list[str]
+
+    def begin(self, run: RunInfo) -> None:
+        self.header = columns(run.checks)
+        self.writer = csv.writer(self.stream, lineterminator="\n")
+        self.writer.writerow(self.header)
+
+    def finding(self, finding: Finding) -> None:
+        row = finding.as_dict()
+        self.writer.writerow([csv_cell(row.get(name)) for name in self.header])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -43,3 +44,23 @@ def dumps(value: Any) -> str:
 def utc_stamp(moment: datetime) -> str:
     """2026-11-21T08:00:00Z."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+# C0 and C1 control characters (escape sequences, carriage returns, bells) and Unicode line
+# separators: a customer name holding them must not rewrite a terminal or add a line to a log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Spreadsheet programs run a cell starting with one of these as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character shown as an escape (\\x1b, \\n), never acted upon."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: text that a spreadsheet would run as a formula gets a leading '."""
+    text = scalar_text(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from anomaly_cli.model import CheckResult, Report, Severity
+from anomaly_cli.model import CheckInfo, CheckOutcome, Finding, Severity, Status
+from anomaly_cli.render import BaseSink
+from anomaly_cli.render.encode import printable
 
 STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -25,63 +27,84 @@ def cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | float):
         return f"{value:,.2f}"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return str(value)
+    return printable(str(value))
 
 
-def counts_line(result: CheckResult, currency: str) -> str:
-    parts = [f"{result.total} finding{'s' if result.total != 1 else ''}"]
-    if result.by_severity:
-        parts[0] += " (" + ", ".join(
-            f"{result.by_severity[s]} {s}" for s in sorted(result.by_severity, reverse=True)
-        ) + ")"
-    if result.limit is not None and result.total > result.limit:
-        parts.append(f"first {result.limit} shown")
-    for name, total in result.totals.items():
+def counts_line(outcome: CheckOutcome, currency: str) -> str:
+    """'3 findings (1 critical, 2 high) · first 2 shown · total revenue impact ₹1,234.00 · ...'."""
+    parts = [f"{outcome.findings} finding{'s' if outcome.findings != 1 else ''}"]
+    summary = outcome.summary()
+    if summary["by_severity"]:
+        parts[0] += " (" + ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items()) + ")"
+    if outcome.suppressed:
+        parts.append(f"{outcome.suppressed} already reported")
+    if outcome.shown is not None:
+        parts.append(f"the {outcome.shown} most severe shown")
+    for name, total in outcome.totals.items():
         label = name.replace("_", " ")
         parts.append(f"{label if label.startswith('total') else 'total ' + label} {currency}{total:,.2f}")
-    for name, value in result.notes.items():
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v}
-            if value:
-                detail = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items())
-                parts.append(f"{name.replace('_', ' ')} {sum(value.values())} ({detail})")
-        elif value:
-            parts.append(f"{name.replace('_', ' ')}: {value}")
+    if outcome.stats.judged is not None:
+        parts.append(f"judged: {outcome.stats.judged}")
+    skipped = {k: v for k, v in outcome.stats.skipped.items() if v}
+    if skipped:
+        detail = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in skipped.items())
+        parts.append(f"skipped {sum(skipped.values())} ({detail})")
+    for name, value in outcome.stats.notes.items():
+        if value:
+            parts.append(f"{name.replace('_', ' ')}: {printable(str(value))}")
     return " · ".join(parts)
 
 
-def write(report: Report, stream: TextIO, *, color: bool = False, currency: str = "",
-          messages: bool = False, **_: Any) -> None:
-    """`messages` adds the plain-English line of each finding (when a model wrote them)."""
-    console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
-                      width=None if color else 160, soft_wrap=False)
-    for result in report.results:
-        table = Table(title=f"{result.check}", title_justify="left", show_footer=bool(result.totals),
-                      expand=False)
-        table.add_column("Severity", footer="Total" if result.totals else "")
-        for column in result.columns:
-            table.add_column(column.header, justify=column.justify, overflow="fold")
-        if messages:
-            table.add_column("Message", overflow="fold", ratio=1, min_width=40)
-        for finding in result.findings:
-            table.add_row(
-                Text(str(finding.severity), style=STYLES[finding.severity] if color else ""),
-                *(cell(finding.fields.get(c.field)) for c in result.columns),
-                *((finding.message,) if messages else ()),
-            )
+class Writer(BaseSink):
+    """Rows are collected per check (a Rich table is laid out once it is complete)."""
+
+    for_people = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        color = self.options.color
+        width = self.options.width or (None if color else 160)
+        self.console = Console(file=self.stream, force_terminal=color, no_color=not color, highlight=False,
+                               width=width, soft_wrap=False)
+
+    def check_begin(self, check: CheckInfo) -> None:
+        self.check = check
+        self.table = Table(title=check.name, title_justify="left", show_footer=bool(check.totals), expand=False)
+        # The severity column is never cut: a reader must see how bad each row is.
+        self.table.add_column("Severity", footer="Total" if check.totals else "", no_wrap=True, min_width=8)
+        for column in check.columns:
+            self.table.add_column(column.header, justify=column.justify, overflow="fold")
+        if self.options.messages:
+            self.table.add_column("Message", overflow="fold", ratio=1, min_width=40)
+        self.rows = 0
+
+    def finding(self, finding: Finding) -> None:
+        color = self.options.color
+        self.table.add_row(
+            Text(str(finding.severity), style=STYLES[finding.severity] if color else ""),
+            *(cell(finding.fields.get(c.field)) for c in self.check.columns),
+            *((printable(finding.message),) if self.options.messages else ()),
+        )
+        self.rows += 1
+
+    def check_end(self, outcome: CheckOutcome) -> None:
+        color = self.options.color
         # Footer totals are known only after the rows streamed in.
-        for column, rich_column in zip(result.columns, table.columns[1:], strict=False):
-            if column.field in result.totals:
-                rich_column.footer = cell(result.totals[column.field])
-        if result.total:
-            console.print(table)
+        for column, rich_column in zip(self.check.columns, self.table.columns[1:], strict=False):
+            if column.field in outcome.totals:
+                rich_column.footer = cell(outcome.totals[column.field])
+        if self.rows:
+            self.console.print(self.table)
+        elif outcome.status is Status.NOT_EVALUATED:
+            self.console.print(Text(f"{outcome.check}: not evaluated: {printable(outcome.reason or '')}",
+                                    style="yellow" if color else ""))
+        elif outcome.findings:
+            self.console.print(Text(f"{outcome.check}: {outcome.findings} finding(s), none shown"))
         else:
-            console.print(Text(f"{result.check}: no anomalies found", style="green" if color else ""))
-        console.print(counts_line(result, currency))
-        if result.brief is not None:
-            console.print(Text(f"Summary: {result.brief()}"))
-        console.print()
+            self.console.print(Text(f"{outcome.check}: no anomalies found", style="green" if color else ""))
+        self.console.print(counts_line(outcome, self.options.currency))
+        if outcome.brief is not None:
+            self.console.print(Text(f"Summary: {printable(outcome.brief)}"))
+        self.console.print()

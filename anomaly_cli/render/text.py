@@ -1,15 +1,18 @@
-"""--format text: one plain-English line per finding, in finding order."""
+"""--format text: one plain-English line per finding, in finding order (what cron mail gets)."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from anomaly_cli.model import CheckOutcome, Finding
+from anomaly_cli.render import BaseSink
+from anomaly_cli.render.encode import printable
 
-from anomaly_cli.model import Report
 
+class Writer(BaseSink):
+    for_people = True
 
-def write(report: Report, stream: TextIO, **_: Any) -> None:
-    for result in report.results:
-        for finding in result.findings:
-            stream.write(finding.message + "\n")
-        if result.brief is not None:
-            stream.write(f"Summary ({result.check}): {result.brief()}\n")
+    def finding(self, finding: Finding) -> None:
+        self.stream.write(printable(finding.message) + "\n")
+
+    def check_end(self, outcome: CheckOutcome) -> None:
+        if outcome.brief is not None:
+            self.stream.write(f"Summary ({outcome.check}): {printable(outcome.brief)}\n")

@@ -1,0 +1,94 @@
+"""The command line: parses options, calls the library, prints, and chooses the exit code.
+
+The CLI layer (this package) is the only code that prints or exits. Every failure reaches the
+user as one line on stderr and an exit code, decided once, in `AnomalyGroup.main`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer import _click
+
+from anomaly_cli.cli.apps import PROG, app, say
+from anomaly_cli.errors import AnomalyError
+from anomaly_cli.exit_codes import ExitCode, exit_code_for_error
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files go and alert claims are released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+class AnomalyGroup(typer.core.TyperGroup):
+    """Turns every failure into one line on stderr and an exit code, at one place."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("ANOMALY_DEBUG") == "1"
+        handlers = {}
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                handlers[signum] = signal.signal(signum, _terminate)
+            except ValueError:  # not the main thread (a test runner's worker): leave signals alone
+                pass
+        try:
+            code = super().main(args=argv, prog_name=prog_name or PROG, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except _click.exceptions.NoArgsIsHelpError as exc:
+            print(exc.format_message(), file=sys.stderr)
+            code = ExitCode.USAGE
+        except _click.exceptions.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            say(f"error: {exc.format_message()}{hint}")
+            code = ExitCode.USAGE
+        except _click.exceptions.ClickException as exc:
+            say(f"error: {exc.format_message()}")
+            code = exc.exit_code
+        except AnomalyError as exc:
+            if debug:
+                traceback.print_exc()
+            say(f"error: {exc}")
+            code = exit_code_for_error(exc)
+        except (KeyboardInterrupt, typer.Abort):
+            say("interrupted")
+            code = 130
+        except Terminated as exc:
+            say(f"terminated ({signal.Signals(exc.signum).name})")
+            code = 128 + exc.signum
+        except Exception as exc:  # an unexpected failure still ends in one line
+            if debug:
+                traceback.print_exc()
+            say(f"error: {type(exc).__name__}: {exc}" + ("" if debug else " (run with --debug for the traceback)"))
+            code = exit_code_for_error(exc)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        if not standalone_mode:
+            return code
+        sys.exit(int(code or 0))
+
+
+app.info.cls = AnomalyGroup
+
+# Each module adds its commands to the apps it imports.
+from anomaly_cli.cli import admin, alerts, scan  # noqa: E402,F401
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

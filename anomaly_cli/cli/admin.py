@@ -1,0 +1,122 @@
+"""`anomaly db init|indexes` and `anomaly load counts|checkout`: the commands that write, and only
+to the database they are given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from anomaly_cli.checks import registry
+from anomaly_cli.cli.apps import db_app, help_text, load_app, say
+from anomaly_cli.errors import UsageError
+
+
+@db_app.command("init")
+def db_init(
+    db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database URL; env ANOMALY_DB_URL.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file.")] = None,
+    demo_data: Annotated[bool, typer.Option("--demo-data", help="Also load the demo data set (ending now).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Create the seed schema (under the configured names) in the database; optionally load demo data."""
+    from anomaly_cli.db import mask_url
+    from anomaly_cli.demo import init_database
+
+    settings = _plain_settings(db, config)
+    url = settings.database_url()
+    loaded = init_database(url, settings, demo_data=demo_data, now=datetime.now())
+    summary = ", ".join(f"{n} {t}" for t, n in loaded.items()) if loaded else "no rows"
+    say(f"created the schema in {mask_url(url)}; loaded {summary}")
+
+
+@db_app.command("indexes")
+def db_indexes(
+    db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database; env ANOMALY_DB_URL.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file.")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Create the missing indexes (writes).")] = False,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", metavar="sqlite|mysql|postgresql", help="Print for this engine when no --db is given.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Print the CREATE INDEX statements that make the checks fast on the configured schema.
+
+    Nothing is executed unless --apply is given; then only the indexes the database lacks are
+    created (an existing index starting with the same columns counts).
+    """
+    from anomaly_cli.db import connect, parse_url
+    from anomaly_cli.indexes import apply_indexes, index_statements
+
+    settings = _plain_settings(db, config)
+    checks = list(registry().values())
+    url = parse_url(settings["db.url"]) if settings["db.url"] else None
+    if not apply:
+        name = url.get_backend_name() if url is not None else (dialect or "sqlite")
+        if name not in ("sqlite", "mysql", "mariadb", "postgresql"):
+            raise UsageError(f"--dialect {name!r} is not one of sqlite, mysql, postgresql")
+        for statement in index_statements(settings.schema, name, checks):
+            print(statement + ";")
+        return
+    if url is None:
+        raise UsageError("--apply needs a database", hint="pass --db URL or set ANOMALY_DB_URL")
+    with connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
+        with conn.begin():
+            executed = apply_indexes(conn, settings.schema, checks)
+    for statement in executed:
+        print(statement + ";")
+    say(f"created {len(executed)} index{'es' if len(executed) != 1 else ''}")
+
+
+def _plain_settings(db: str | None, config: Path | None) -> Any:
+    """Settings of the commands that name a database but run no check (db, load)."""
+    from anomaly_cli.config import load_settings
+
+    return load_settings(flags={"db.url": db}, config_path=config)
+
+
+def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path | None) -> None:
+    from datetime import date
+
+    from anomaly_cli.loaders import load_file
+
+    try:
+        parsed_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise UsageError(f"--date {day!r} is not a date (use e.g. 2025-07-12)") from None
+    settings = _plain_settings(db, config)
+    report, table_name = load_file(kind, file, day=parsed_day, settings=settings)
+    say(f"{file}: read {report.read} rows, loaded {report.loaded} into {table_name}"
+         f" (rejected {report.rejected}, replaced {report.replaced})")
+
+
+def _load_command(kind: str, doc: str) -> Callable[..., None]:
+    def command(
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV file.", show_default=False)],
+        day: Annotated[Optional[str], typer.Option(
+            "--date", metavar="YYYY-MM-DD", help="The day of the file's HHh MM times.")] = None,
+        db: Annotated[Optional[str], typer.Option(
+            "--db", metavar="URL", help="Database to write to; env ANOMALY_DB_URL.")] = None,
+        config: Annotated[Optional[Path], typer.Option(
+            "--config", metavar="FILE", help="Config file (table and column names).")] = None,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    ) -> None:
+        _load(kind, file, day, db, config)
+
+    command.__doc__ = doc
+    return command
+
+
+_COUNTS_DOC = """Per-minute counts by status (time,status,count or f0_) into the counts table, for `scan rates`.
+
+    Duplicate (minute, status) rows are summed; absent minutes mean zero. A file with a bad row
+    loads nothing and names the line. Reloading a file replaces its minutes.
+    """
+_CHECKOUT_DOC = """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`.
+
+    Reloading a file replaces its hours.
+    """
+for _kind, _doc in (("counts", _COUNTS_DOC), ("checkout", _CHECKOUT_DOC)):
+    load_app.command(_kind, help=help_text(_doc))(_load_command(_kind, _doc))

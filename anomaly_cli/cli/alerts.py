@@ -1,0 +1,101 @@
+"""`anomaly alerts list|show|ack|label`: the alert state behind --new-only."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Any, Optional
+
+import typer
+
+from anomaly_cli.cli.apps import alerts_app, say
+from anomaly_cli.errors import UsageError
+
+STATE_OPTION = typer.Option("--state", metavar="URL", help="Alert state store; env ANOMALY_STATE.")
+
+
+@contextmanager
+def _open_state(state: str | None) -> Iterator[Any]:
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.state import AlertStore, default_state_url
+
+    settings = load_settings(flags={"state": state})
+    with AlertStore(settings["state"] or default_state_url(settings.environ)) as store:
+        yield store
+
+
+@alerts_app.command("list")
+def alerts_list(
+    check: Annotated[Optional[str], typer.Option("--check", help="Only this check's alerts.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", metavar="fraud|false_positive|unlabelled",
+                                                 help="Only alerts with this label.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N alerts.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+) -> None:
+    """List remembered alerts, most recently seen first, with label counts per check."""
+    from anomaly_cli.render.encode import dumps
+
+    with _open_state(state) as store:
+        records = store.list(check=check, label=label, limit=limit)
+        counts = store.label_counts(check)
+    if as_json:
+        for record in records:
+            print(dumps(record.as_dict()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Key", "Check", "Severity", "Last seen", "Seen", "Notified", "Acked", "Label")
+    for r in records:
+        table.add_row(r.key, r.check, str(r.severity), f"{r.last_seen:%Y-%m-%d %H:%M}", str(r.times_seen),
+                      f"{r.last_notified:%Y-%m-%d %H:%M}" if r.last_notified else "",
+                      "yes" if r.acked_at else "", r.label or "")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    for name, tally in counts.items():
+        judged = tally.get("fraud", 0) + tally.get("false_positive", 0)
+        precision = f"; precision {tally.get('fraud', 0) / judged:.2f}" if judged else ""
+        console.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in tally.items()) + precision)
+
+
+@alerts_app.command("show")
+def alerts_show(key: Annotated[str, typer.Argument(help="The finding's key.")],
+                state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """Everything remembered about one alert, as JSON."""
+    from anomaly_cli.render.encode import dumps
+    from anomaly_cli.state import UnknownAlertError
+
+    with _open_state(state) as store:
+        record = store.show(key)
+    if record is None:
+        raise UnknownAlertError(f"no alert with key {key!r}", hint="see 'anomaly alerts list'")
+    print(dumps(record.as_dict()))
+
+
+@alerts_app.command("ack")
+def alerts_ack(key: Annotated[str, typer.Argument(help="The finding's key.")],
+               state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """Acknowledge an alert: --new-only stays quiet about it until its severity rises."""
+    with _open_state(state) as store:
+        record = store.ack(key, datetime.now(timezone.utc))
+    say(f"acknowledged {record.key} ({record.severity})")
+
+
+@alerts_app.command("label")
+def alerts_label(
+    key: Annotated[str, typer.Argument(help="The finding's key.")],
+    fraud: Annotated[bool, typer.Option("--fraud", help="A real problem.")] = False,
+    false_positive: Annotated[bool, typer.Option("--false-positive", help="Not a problem.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the label.")] = False,
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+) -> None:
+    """Label an alert --fraud or --false-positive; the labels give each check's precision in `alerts list`."""
+    if fraud + false_positive + clear != 1:
+        raise UsageError("give exactly one of --fraud, --false-positive or --clear")
+    label = "fraud" if fraud else "false_positive" if false_positive else None
+    with _open_state(state) as store:
+        record = store.label(key, label, datetime.now(timezone.utc))
+    say(f"labelled {record.key} {record.label or '(none)'}")

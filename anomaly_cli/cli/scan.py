@@ -1,0 +1,220 @@
+"""`anomaly scan <check>`, `anomaly scan all` and `anomaly demo`: options in, a ScanRequest to
+the library, one summary line per check on stderr, the report's exit code out."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from anomaly_cli.checks import Check, registry
+from anomaly_cli.cli.apps import app, help_text, say, scan_app
+from anomaly_cli.errors import UsageError
+from anomaly_cli.exit_codes import FailOn
+from anomaly_cli.render import OutputFormat
+from anomaly_cli.summarize_mode import SummarizeMode
+
+LLM_PANEL = "Plain-English summaries"
+ALERTS_PANEL = "Repeat alerts"
+
+
+@dataclass(frozen=True)
+class CommonOption:
+    """One option of every scan command; `key` is the setting it gives (flag > env > file)."""
+
+    name: str
+    annotation: Any
+    info: Any  # typer.models.OptionInfo
+    key: str | None = None
+
+
+def _opt(name: str, annotation: Any, *decls: str, key: str | None = None, **kwargs: Any) -> CommonOption:
+    return CommonOption(name, annotation, typer.Option(*decls, **kwargs), key)
+
+
+# The one declaration of the common scan options: the commands' signatures and the settings
+# they give are both generated from it.
+COMMON_OPTIONS: tuple[CommonOption, ...] = (
+    _opt("db", Optional[str], "--db", key="db.url", metavar="URL",
+         help="Database URL (or SQLite file path); env ANOMALY_DB_URL."),
+    _opt("config", Optional[Path], "--config", metavar="FILE", show_default="./anomaly.toml if present",
+         help="Config file."),
+    _opt("since", Optional[str], "--since", metavar="WHEN",
+         help="Start of the window, inclusive: 2025-09-12, 2025-09-12T10:00, 7d."),
+    _opt("until", Optional[str], "--until", metavar="WHEN", help="End of the window, exclusive."),
+    _opt("format", Optional[OutputFormat], "--format", "-f", key="format", case_sensitive=False,
+         show_default="table on a terminal, else text, or by --output's suffix", help="Output format."),
+    _opt("output", Optional[Path], "--output", "-o", metavar="FILE",
+         help="Write to FILE atomically instead of stdout."),
+    _opt("fail_on", Optional[FailOn], "--fail-on", key="fail_on", case_sensitive=False, show_default="low",
+         help="Exit 1 when a finding is at or above this severity."),
+    _opt("fail_on_not_evaluated", bool, "--fail-on-not-evaluated", key="fail_on_not_evaluated",
+         help="Exit 1 also when a check could not judge anything (no data, too little history)."),
+    _opt("limit", Optional[int], "--limit", min=1, metavar="N",
+         help="Show at most N findings per check, the most severe first (all are still counted)."),
+    _opt("quiet", bool, "--quiet", "-q", help="No summary on stderr."),
+    _opt("debug", bool, "--debug", help="Show tracebacks of errors."),
+    _opt("new_only", bool, "--new-only", rich_help_panel=ALERTS_PANEL,
+         help="Emit only findings not reported within --cooldown, or whose severity went up."),
+    _opt("cooldown", Optional[str], "--cooldown", key="cooldown", metavar="DURATION",
+         rich_help_panel=ALERTS_PANEL, show_default="4h", help="How long a reported finding stays quiet: 30m, 4h, 1d."),
+    _opt("state", Optional[str], "--state", key="state", metavar="URL", rich_help_panel=ALERTS_PANEL,
+         show_default="a SQLite file in ~/.local/state/anomaly",
+         help="Where alert state lives (never the audited database); env ANOMALY_STATE."),
+    _opt("summarize", Optional[SummarizeMode], "--summarize", key="summarize", case_sensitive=False,
+         show_default="auto", rich_help_panel=LLM_PANEL,
+         help="Who writes the text lines: auto (the model when configured), llm or template."),
+    _opt("brief", bool, "--brief", key="brief", rich_help_panel=LLM_PANEL,
+         help="Add an executive summary per check (text, table)."),
+    _opt("llm_base_url", Optional[str], "--llm-base-url", key="llm.base_url", metavar="URL",
+         rich_help_panel=LLM_PANEL, help="OpenAI-compatible endpoint (OpenAI, Groq, Ollama, vLLM); "
+                                         "env ANOMALY_LLM_BASE_URL."),
+    _opt("llm_model", Optional[str], "--llm-model", key="llm.model", metavar="NAME", rich_help_panel=LLM_PANEL,
+         show_default="gpt-4o-mini", help="Model name; env ANOMALY_LLM_MODEL."),
+    _opt("llm_api_key", Optional[str], "--llm-api-key", key="llm.api_key", metavar="KEY",
+         rich_help_panel=LLM_PANEL,
+         help="API key; prefer env ANOMALY_LLM_API_KEY (command lines are visible to other users)."),
+    _opt("llm_timeout", Optional[str], "--llm-timeout", key="llm.timeout", metavar="SECONDS",
+         rich_help_panel=LLM_PANEL, show_default="30", help="Deadline of each model request."),
+    _opt("llm_max_findings", Optional[str], "--llm-max-findings", key="llm.max_findings", metavar="N",
+         rich_help_panel=LLM_PANEL, show_default="100",
+         help="Send at most N findings to the model; the rest get template lines."),
+    _opt("llm_send_personal_data", bool, "--llm-send-personal-data", key="llm.send_personal_data",
+         rich_help_panel=LLM_PANEL,
+         help="Send customer names, e-mails and phones to the model (self-hosted models only)."),
+)
+
+
+def _check_option(check: type[Check], param: Any) -> CommonOption:
+    """The --flag of one check threshold; values stay text here and are parsed with the config."""
+    help_text_ = f"{param.help[0].upper()}{param.help[1:]} (config key {check.name}.{param.name})."
+    key = f"{check.name}.{param.name}"
+    if param.kind is bool:  # a switch: --list, not --list true
+        return _opt(f"p_{param.name}", bool, param.flag, key=key, help=help_text_)
+    if isinstance(param.kind, type) and issubclass(param.kind, enum.Enum):
+        metavar = "|".join(str(m.value) for m in param.kind)
+    else:
+        metavar = {int: "INT", float: "NUMBER", Decimal: "NUMBER"}.get(param.kind, "TEXT")
+    default = param.default.value if isinstance(param.default, enum.Enum) else param.default
+    return _opt(f"p_{param.name}", Optional[str], param.flag, key=key, metavar=metavar,
+                show_default=str(default), help=help_text_)
+
+
+def settings_flags(options: tuple[CommonOption, ...], given: dict[str, Any]) -> dict[str, Any]:
+    """The settings the options give; a switch left off is "not given", so that the environment
+    or the file may turn it on."""
+    return {o.key: (None if given.get(o.name) is False else given.get(o.name)) for o in options if o.key}
+
+
+def _build_scan_command(checks: list[type[Check]], doc: str, *, every: bool = False) -> Callable[..., None]:
+    """A Typer command for `checks`: the common options plus, for one check, its thresholds."""
+    options = COMMON_OPTIONS
+    if len(checks) == 1:
+        options += tuple(_check_option(checks[0], p) for p in checks[0].params)
+
+    def command(**given: Any) -> None:
+        raise typer.Exit(run_scan_command([c.name for c in checks], given, options, every=every))
+
+    parameters = [
+        inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=False if o.annotation is bool else None,
+                          annotation=Annotated[o.annotation, o.info])
+        for o in options
+    ]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = doc
+    return command
+
+
+def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[CommonOption, ...] = COMMON_OPTIONS,
+                     *, every: bool = False) -> int:
+    """Settings, window and outputs from the options; the library runs the scan; one line per check."""
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.render import RenderOptions
+    from anomaly_cli.scan import AlertOptions, Output, build_request, run_scan
+    from anomaly_cli.state import default_state_url
+    from anomaly_cli.timewindow import parse_window
+
+    settings = load_settings(flags=settings_flags(options, given), config_path=given.get("config"))
+    now = datetime.now()
+    window = parse_window(given.get("since"), given.get("until"), now=now)
+    path: Path | None = given.get("output")
+    fmt = settings["format"] or _default_format(path)
+    if given.get("new_only") and given.get("limit") is not None:
+        raise UsageError("--limit cannot be combined with --new-only",
+                         hint="findings past the limit would be marked as reported without being shown")
+    terminal = path is None and sys.stdout.isatty()
+    output = Output(fmt, path=path, options=RenderOptions(color=terminal, currency=settings["currency"]))
+    alerts = None
+    if given.get("new_only"):
+        alerts = AlertOptions(state_url=settings["state"] or default_state_url(settings.environ),
+                              cooldown=settings["cooldown"])
+    request = build_request(settings, checks, window, outputs=(output,), limit=given.get("limit"),
+                            alerts=alerts, skip_unavailable=every, now=now)
+    report = run_scan(request)
+    for note in report.notes:
+        say(note)
+    if not given.get("quiet"):
+        for name, why in report.skipped.items():
+            say(f"{name}: skipped: {why}")
+        for outcome in report.results:
+            say(summary_line(outcome) + (f"; written to {path}" if path else ""))
+    return report.exit_code
+
+
+def summary_line(outcome: Any) -> str:
+    """'price: 3 findings (1 critical, 2 high)', '... ; 6 already reported', or 'not evaluated: why'."""
+    from anomaly_cli.model import Status
+
+    if outcome.status is Status.NOT_EVALUATED:
+        return f"{outcome.check}: not evaluated: {outcome.reason}"
+    counts = ", ".join(f"{n} {s}" for s, n in outcome.summary()["by_severity"].items())
+    line = f"{outcome.check}: {outcome.findings} finding{'s' if outcome.findings != 1 else ''}"
+    line += f" ({counts})" if counts else ""
+    if outcome.suppressed:
+        line += f"; {outcome.suppressed} already reported"
+    return line
+
+
+def _default_format(output: Path | None) -> OutputFormat:
+    """table on a terminal, text otherwise; a file's suffix (.json, .csv, ...) decides for it."""
+    if output is not None:
+        return OutputFormat.for_path(str(output)) or OutputFormat.TEXT
+    return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.TEXT
+
+
+def _register_scan_commands() -> None:
+    checks = registry()
+    for name, cls in checks.items():
+        scan_app.command(name=name, help=help_text(cls.__doc__ or name))(
+            _build_scan_command([cls], cls.__doc__ or name))
+    scan_app.command(name="all", help="Run every check on one connection; the exit code is the worst.")(
+        _build_scan_command(list(checks.values()), "Run every check.", every=True))
+
+
+_register_scan_commands()
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option("--path", metavar="FILE",
+                                       help="Where to create the demo SQLite database.")] = Path("anomaly-demo.db"),
+    fmt: Annotated[Optional[OutputFormat], typer.Option("--format", "-f", case_sensitive=False,
+                                                        help="Output format [default: table on a terminal].")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Create a SQLite demo database whose data ends now, with planted anomalies, and scan it."""
+    from anomaly_cli.demo import build_demo_database
+
+    counts = build_demo_database(path, now=datetime.now())
+    say(f"demo database {path}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    run_scan_command(list(registry()), {"db": str(path), "format": fmt, "fail_on": FailOn.NEVER}, every=True)
+    say(f"explore it: anomaly scan price --db {path}   (or: anomaly scan all --db {path} --format json)")

@@ -1,0 +1,290 @@
+"""The scan use case: a typed request in, a report out, findings streamed into sinks on the way.
+
+    from anomaly_cli.scan import scan
+    report = scan("shop.db", checks=["price"], since="7d")
+    report.exit_code, report.results[0].summary(), report.findings
+
+The CLI, `anomaly demo`, and every later front end (a watch loop, an HTML report) call
+`run_scan` with a `ScanRequest`; nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from anomaly_cli import __version__
+from anomaly_cli.checks import Check, CheckContext, registry
+from anomaly_cli.errors import SchemaError, UsageError
+from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for
+from anomaly_cli.model import CheckInfo, CheckStats, Finding, RunInfo, ScanReport, Window
+from anomaly_cli.pipeline import Tally, Worst, suppress_repeats, worst_first
+from anomaly_cli.render import OutputFormat, RenderOptions, Sink, make_sink
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from anomaly_cli.config import SchemaMap, Settings
+    from anomaly_cli.summarize import SummarizeSettings, Summarizer
+
+BRIEF_FINDINGS = 50  # the most severe findings a brief is written from
+
+
+@dataclass(frozen=True)
+class Output:
+    """One destination: a format, and a file (written atomically) or a stream (default stdout)."""
+
+    format: OutputFormat
+    path: Path | None = None
+    stream: TextIO | None = None
+    options: RenderOptions = RenderOptions()
+
+
+@dataclass(frozen=True)
+class AlertOptions:
+    """--new-only: report a finding once per cooldown, remembered in a state store."""
+
+    state_url: str
+    cooldown: timedelta = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    database: str  # a SQLAlchemy URL or a SQLite file path
+    checks: tuple[str, ...]
+    params: Mapping[str, Mapping[str, Any]]  # check -> its resolved thresholds
+    schema: SchemaMap
+    window: Window = Window()
+    outputs: tuple[Output, ...] = ()
+    fail_on: FailOn = FailOn.LOW
+    fail_on_not_evaluated: bool = False
+    limit: int | None = None  # per check, the most severe first; all are still counted
+    alerts: AlertOptions | None = None
+    text: SummarizeSettings | None = None  # who writes lines for people; None: the template
+    currency: str = "₹"
+    connect_timeout: int = 10
+    skip_unavailable: bool = False  # scan all: leave out optional checks whose tables are missing
+    keep_findings: bool = False  # hold the emitted findings in the report (library use)
+    charts: bool = False  # let checks record chart points (the HTML report)
+    now: datetime | None = None
+    extra_sinks: tuple[Sink, ...] = field(default=(), compare=False)  # e.g. notifications
+
+
+def build_request(settings: Settings, checks: Sequence[str], window: Window, **options: Any) -> ScanRequest:
+    """A request from resolved settings: each check's thresholds validated, the text writer chosen."""
+    settings.database_url()  # refused now, before anything runs, if missing or malformed
+    known = registry()
+    params: dict[str, dict[str, Any]] = {}
+    for name in checks:
+        cls = known[name]
+        params[name] = settings.check_params(name, cls.params)
+        cls.validate(params[name])
+    text = None
+    outputs: Sequence[Output] = options.get("outputs", ())
+    if any(o.format.for_people for o in outputs):
+        from dataclasses import replace
+
+        from anomaly_cli.summarize import from_settings
+        from anomaly_cli.summarize_mode import SummarizeMode
+
+        text = from_settings(settings)
+        if text.mode is SummarizeMode.LLM:  # the table gets a column for the model's lines
+            options["outputs"] = tuple(replace(o, options=replace(o.options, messages=True))
+                                       if o.format.for_people else o for o in outputs)
+    defaults: dict[str, Any] = dict(
+        fail_on=settings["fail_on"], currency=settings["currency"],
+        connect_timeout=settings["db.connect_timeout"], text=text,
+        fail_on_not_evaluated=settings["fail_on_not_evaluated"],
+    )
+    return ScanRequest(database=settings["db.url"], checks=tuple(checks), params=params, schema=settings.schema,
+                       window=window, **(defaults | options))
+
+
+def scan(db: str, checks: Sequence[str] | None = None, *, since: str | None = None, until: str | None = None,
+         config: Path | None = None, settings: Mapping[str, Any] | None = None) -> ScanReport:
+    """Run checks (default: all) on `db` and return the report with its findings; writes nothing.
+
+    `settings` holds config keys as the file or the flags would give them ({"price.below": "0.5"}).
+    """
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.timewindow import parse_window
+
+    loaded = load_settings(flags={"db.url": db, **(settings or {})}, config_path=config)
+    names = list(checks) if checks else list(registry())
+    unknown = [n for n in names if n not in registry()]
+    if unknown:
+        raise UsageError(f"unknown check {unknown[0]!r}", hint="one of " + ", ".join(registry()))
+    now = datetime.now()
+    request = build_request(loaded, names, parse_window(since, until, now=now), keep_findings=True,
+                            skip_unavailable=checks is None, now=now)
+    return run_scan(request)
+
+
+def run_scan(request: ScanRequest) -> ScanReport:
+    """Run the request's checks on one read-only connection, streaming findings into its sinks.
+
+    Output files are complete or absent; `--new-only` claims are released unless every output
+    was durably written and every sink delivered (so a failed run never silences its findings).
+    """
+    from anomaly_cli import db
+
+    now = request.now or datetime.now()
+    url = db.parse_url(request.database)
+    classes = [registry()[name] for name in request.checks]
+    with ExitStack() as stack:
+        claim = None
+        if request.alerts is not None:
+            store = stack.enter_context(_alert_store(request.alerts, url, request.connect_timeout))
+            moment = datetime.now(timezone.utc)
+            claim = lambda found: store.new_only(found, cooldown=request.alerts.cooldown, now=moment)  # noqa: E731
+        sinks = [*(_open_output(stack, output, url) for output in request.outputs), *request.extra_sinks]
+        conn = stack.enter_context(db.connect(url, connect_timeout=request.connect_timeout))
+        runnable, skipped = _verify(conn, request, classes)
+        run = RunInfo(tool="anomaly", version=__version__, generated_at=datetime.now(timezone.utc),
+                      window=request.window, database=db.mask_url(url),
+                      checks=tuple(_info(cls, request.params[cls.name]) for cls in runnable), skipped=skipped)
+        writer = _text_writer(request, sinks)
+        for sink in sinks:
+            sink.begin(run)
+        outcomes, kept = [], [] if request.keep_findings else None
+        for cls, info in zip(runnable, run.checks, strict=True):
+            outcomes.append(_run_check(cls, info, conn, request, now, sinks, claim, writer, kept))
+        report = ScanReport(
+            run=run, results=tuple(outcomes), exit_code=0,
+            notes=tuple(writer.notes) if writer is not None else (),
+            findings=tuple(kept) if kept is not None else None,
+        )
+        report = _with_exit_code(report, request)
+        for sink in sinks:
+            sink.end(report)
+    return report
+
+
+def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: ScanRequest, now: datetime,
+               sinks: Sequence[Sink], claim: Any, writer: Summarizer | None, kept: list[Finding] | None) -> Any:
+    """One check through the stages: check -> new-only -> tally -> worst-first limit -> text writer -> sinks."""
+    stats = CheckStats()
+    ctx = CheckContext(conn=conn, schema=request.schema, window=request.window, params=dict(info.params),
+                       currency=request.currency, now=now, stats=stats, charts={} if request.charts else None)
+    for sink in sinks:
+        sink.check_begin(info)
+    stream: Iterator[Finding] = cls().run(ctx)
+    suppressed = lambda: 0  # noqa: E731
+    if claim is not None:
+        stream, suppressed = suppress_repeats(stream, claim)
+    tally = Tally(info.totals)
+    stream = tally.watch(stream)
+    worst = Worst(BRIEF_FINDINGS) if writer is not None and writer.settings.brief else None
+    if worst is not None:
+        stream = worst.watch(stream)
+    stream = worst_first(stream, request.limit)
+    machine = [s for s in sinks if not s.for_people]
+    people = [s for s in sinks if s.for_people]
+
+    def to_machines(findings: Iterator[Finding]) -> Iterator[Finding]:
+        # Programs get the template line: JSON, JSON Lines and CSV never depend on a model.
+        for finding in findings:
+            for sink in machine:
+                sink.finding(finding)
+            if kept is not None:
+                kept.append(finding)
+            yield finding
+
+    stream = to_machines(stream)
+    # People get the text writer's lines; it asks the model a chunk of findings at a time.
+    for shown in (writer.rewrite(cls, stream) if writer is not None else stream):
+        for sink in people:
+            sink.finding(shown)
+    outcome = tally.outcome(cls.name, dict(info.params), stats, limit=request.limit, suppressed=suppressed(),
+                            brief=None)
+    if worst is not None and writer is not None:
+        from dataclasses import replace
+
+        outcome = replace(outcome, brief=writer.brief(cls, outcome, worst.findings))
+    if ctx.charts is not None:
+        stats.note("charts", ctx.charts)
+    for sink in sinks:
+        sink.check_end(outcome)
+    return outcome
+
+
+def _info(cls: type[Check], params: Mapping[str, Any]) -> CheckInfo:
+    return CheckInfo(name=cls.name, params=dict(params), fields=cls.fields_for(dict(params)), columns=cls.columns,
+                     totals=cls.totals)
+
+
+def _verify(conn: Connection, request: ScanRequest, classes: Sequence[type[Check]]
+            ) -> tuple[list[type[Check]], dict[str, str]]:
+    """Every check's tables and columns, before any runs; scan all leaves out optional checks
+    whose tables are missing (named with the reason), any other gap stops the scan."""
+    from anomaly_cli import db
+
+    runnable, skipped = [], {}
+    for cls in classes:
+        try:
+            db.check_schema(conn, request.schema, cls.needs_for(dict(request.params[cls.name])))
+        except SchemaError as exc:
+            if not (request.skip_unavailable and cls.optional):
+                raise
+            skipped[cls.name] = str(exc)
+            continue
+        runnable.append(cls)
+    return runnable, skipped
+
+
+def _text_writer(request: ScanRequest, sinks: Sequence[Sink]) -> Summarizer | None:
+    """The model-backed writer, only when people read the output and a model or a brief is wanted."""
+    from anomaly_cli.summarize_mode import SummarizeMode
+
+    text = request.text
+    if text is None or not any(s.for_people for s in sinks):
+        return None
+    if text.mode is SummarizeMode.TEMPLATE and not text.brief:
+        return None
+    from anomaly_cli.summarize import Summarizer
+
+    return Summarizer(text)
+
+
+def _with_exit_code(report: ScanReport, request: ScanRequest) -> ScanReport:
+    from dataclasses import replace
+
+    code = exit_code_for(report.worst, request.fail_on)
+    if code is ExitCode.OK and request.fail_on_not_evaluated and report.not_evaluated:
+        code = ExitCode.FINDINGS
+    return replace(report, exit_code=int(code))
+
+
+def _open_output(stack: ExitStack, output: Output, audited: Any) -> Sink:
+    """A sink writing to stdout, a given stream, or a file replaced atomically when the scan ends."""
+    import sys
+
+    if output.path is None:
+        return make_sink(output.format, output.stream or sys.stdout, output.options)
+    from anomaly_cli.output import atomic_writer, refuse_audited_database
+
+    refuse_audited_database(output.path, audited)
+    stream = stack.enter_context(atomic_writer(output.path))
+    return make_sink(output.format, stream, output.options)
+
+
+@contextmanager
+def _alert_store(options: AlertOptions, audited: Any, connect_timeout: int) -> Iterator[Any]:
+    """The store for --new-only; never the audited database. A run that fails releases its claims:
+    a report that never got out must not silence its findings for the cooldown."""
+    from anomaly_cli.db import parse_url, same_database
+    from anomaly_cli.state import AlertStore
+
+    state = parse_url(options.state_url)
+    if same_database(state, audited):
+        raise UsageError("--state must not be the audited database", hint="scans never write to it")
+    with AlertStore(state, connect_timeout=connect_timeout) as store:
+        try:
+            yield store
+        except BaseException:
+            store.release()
+            raise
