@@ -199,14 +199,13 @@ def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: Sca
     for shown in (writer.rewrite(cls, stream) if writer is not None else stream):
         for sink in people:
             sink.finding(shown)
+    from dataclasses import replace
+
     outcome = tally.outcome(cls.name, dict(info.params), stats, limit=request.limit, suppressed=suppressed(),
                             brief=None)
+    outcome = replace(outcome, charts=ctx.charts)
     if worst is not None and writer is not None:
-        from dataclasses import replace
-
         outcome = replace(outcome, brief=writer.brief(cls, outcome, worst.findings))
-    if ctx.charts is not None:
-        stats.note("charts", ctx.charts)
     for sink in sinks:
         sink.check_end(outcome)
     return outcome
