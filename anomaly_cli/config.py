@@ -14,27 +14,14 @@ from anomaly_cli.errors import ConfigError
 from anomaly_cli.exit_codes import FailOn
 from anomaly_cli.params import Param, parse_duration, parse_identifier, parse_text
 from anomaly_cli.render import OutputFormat
+from anomaly_cli.seed_schema import TABLES
 from anomaly_cli.summarize_mode import SummarizeMode
 
 DEFAULT_CONFIG_FILE = "anomaly.toml"
 
 # The seed schema: logical table -> logical columns. Every name is a config key
 # `schema.<table>.table` / `schema.<table>.<column>` whose default is the logical name.
-SEED_SCHEMA: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id", "customer_name", "mobile_number", "email",
-        "city", "state", "pincode", "country",
-    ),
-    "products": ("product_id", "product_name", "product_price"),
-    "transactions": ("transaction_id", "customer_id", "transaction_date", "status", "total_amount"),
-    "transaction_items": (
-        "item_id", "transaction_id", "product_id", "product_name", "product_price", "quantity",
-    ),
-    # The status-rate monitor's inputs (filled by `anomaly load`): per-minute counts by status,
-    # and hourly checkout counts with their baselines.
-    "status_counts": ("ts", "status", "count"),
-    "checkout": ("ts", "today", "yesterday", "same_day_last_week", "avg_last_week", "avg_last_month"),
-}
+SEED_SCHEMA: dict[str, tuple[str, ...]] = {table: tuple(columns) for table, columns in TABLES.items()}
 
 # Status values are data, not identifiers: they are bound as parameters.
 STATUS_KEYS = {

@@ -46,21 +46,9 @@ _SQLITE_DATETIME = SQLITE_DATETIME(
 DATETIME = sa.DateTime().with_variant(_SQLITE_DATETIME, "sqlite")
 MONEY = sa.Numeric(18, 2)
 
-COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
-    "transaction_date": DATETIME,
-    "product_price": MONEY,
-    "total_amount": MONEY,
-    "quantity": sa.Integer(),
-    "customer_id": sa.BigInteger(),
-    "transaction_id": sa.BigInteger(),
-    "item_id": sa.BigInteger(),
-    "ts": DATETIME,
-    "count": sa.Integer(),
-    "today": sa.Float(),
-    "yesterday": sa.Float(),
-    "same_day_last_week": sa.Float(),
-    "avg_last_week": sa.Float(),
-    "avg_last_month": sa.Float(),
+KIND_TYPES: dict[str, sa.types.TypeEngine] = {
+    "id": sa.BigInteger(), "key": sa.String(), "text": sa.String(), "money": MONEY, "int": sa.Integer(),
+    "float": sa.Float(), "datetime": DATETIME,
 }
 
 
@@ -179,9 +167,11 @@ def driver_message(exc: SQLAlchemyError) -> str:
 
 def table(schema: SchemaMap, key: str) -> sa.Table:
     """The mapped table as SQLAlchemy Core: names from the config, quoted by SQLAlchemy."""
+    from anomaly_cli.seed_schema import TABLES
+
     mapping = schema[key]
     columns = [
-        sa.Column(actual, COLUMN_TYPES.get(logical, sa.String()), key=logical)
+        sa.Column(actual, KIND_TYPES[TABLES[key][logical]], key=logical)
         for logical, actual in mapping.columns.items()
     ]
     return sa.Table(mapping.name, sa.MetaData(), *columns, schema=schema.db_schema)

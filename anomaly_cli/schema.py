@@ -22,8 +22,9 @@ def metadata(schema: SchemaMap) -> sa.MetaData:
         return sa.Column(schema[table].columns[logical], *args, key=logical, **kwargs)
 
     def ref(table: str, logical: str) -> str:
+        # SQLAlchemy finds a foreign key's column by its key, which is the logical name.
         prefix = f"{schema.db_schema}." if schema.db_schema else ""
-        return f"{prefix}{schema[table].name}.{schema[table].columns[logical]}"
+        return f"{prefix}{schema[table].name}.{logical}"
 
     sa.Table(
         schema["customers"].name, md,

@@ -15,6 +15,7 @@ from anomaly_cli.errors import UsageError
 from anomaly_cli.llm import DEFAULT_MODEL, ChatClient, LLMError, LLMSettings
 from anomaly_cli.model import CheckOutcome, Finding
 from anomaly_cli.render.encode import dumps
+from anomaly_cli.seed_schema import PERSONAL
 from anomaly_cli.summarize_mode import SummarizeMode
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 # Never sent to a model unless --llm-send-personal-data: these fields, and any text that looks
 # like an e-mail address or a phone number.
-PERSONAL_FIELDS = frozenset({"customer_name", "email", "mobile_number"})
+PERSONAL_FIELDS = PERSONAL
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w.])\+?\d[\d\s().-]{7,}\d(?![\w.])")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

@@ -47,6 +47,10 @@ class AnomalyGroup(typer.core.TyperGroup):
             except ValueError:  # not the main thread (a test runner's worker): leave signals alone
                 pass
         try:
+            from anomaly_cli.cli.scan import REGISTRY_ERRORS
+
+            if REGISTRY_ERRORS:
+                raise REGISTRY_ERRORS[0]
             code = super().main(args=argv, prog_name=prog_name or PROG, complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except _click.exceptions.NoArgsIsHelpError as exc:

@@ -191,8 +191,19 @@ def _default_format(output: Path | None) -> OutputFormat:
     return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.TEXT
 
 
+# A plugin that cannot load (or takes a taken name) is reported by the CLI's error boundary,
+# as one line and exit 2, when the command runs: commands are registered at import time.
+REGISTRY_ERRORS: list[Exception] = []
+
+
 def _register_scan_commands() -> None:
-    checks = registry()
+    from anomaly_cli.errors import ConfigError
+
+    try:
+        checks = registry()
+    except ConfigError as exc:
+        REGISTRY_ERRORS.append(exc)
+        return
     for name, cls in checks.items():
         scan_app.command(name=name, help=help_text(cls.__doc__ or name))(
             _build_scan_command([cls], cls.__doc__ or name))
