@@ -223,3 +223,20 @@ def test_a_plugin_cannot_take_a_built_in_name(tmp_path: Path, sqlite_url: str) -
     assert run.returncode == 2, run.stderr
     assert "check name 'price' is registered twice" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --- "not evaluated" is an outcome, never "no anomalies found" ------------------------------------
+
+def test_a_window_without_data_is_not_evaluated_in_every_format(demo_db: str, cli) -> None:
+    args = ("scan", "all", "--db", demo_db, "--since", "2030-01-01")
+    document = json.loads(cli(*args, "--format", "json").stdout)
+    assert {c["summary"]["status"] for c in document["checks"]} == {"not_evaluated"}
+    assert all(c["summary"]["reason"] for c in document["checks"])
+    table = cli(*args, "--format", "table")
+    assert table.exit_code == 0
+    assert "no anomalies found" not in table.stdout and table.stdout.count("not evaluated: ") == len(CHECKS)
+    assert table.stderr.count(": not evaluated: ") == len(CHECKS)
+    gate = cli(*args, "--format", "jsonl", "--fail-on-not-evaluated")
+    assert gate.exit_code == 1 and gate.stdout == ""
+    judged = cli("scan", "price", "--db", demo_db, "--format", "json", "--fail-on-not-evaluated", "--fail-on", "never")
+    assert judged.exit_code == 0  # price judged (with findings): the gate is about checks that could not judge
