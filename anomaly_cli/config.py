@@ -111,6 +111,7 @@ class Settings:
     origins: Mapping[str, str]
     config_file: Path | None
     environ: Mapping[str, str]
+    warnings: tuple[str, ...] = ()  # for stderr, unless --quiet (a bad line in .env)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -165,28 +166,58 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
+MAX_SETTINGS_FILE = 1 << 20  # a config or .env file is a few kilobytes; /dev/zero is not
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A settings file as text, at most MAX_SETTINGS_FILE bytes (a device or a huge file is refused)."""
     try:
         with path.open("rb") as fh:
-            return _flatten(tomllib.load(fh))
+            data = fh.read(MAX_SETTINGS_FILE + 1)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise ConfigError(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SETTINGS_FILE:
+        raise ConfigError(f"{what} {path} is larger than {MAX_SETTINGS_FILE // 1024} KiB", hint="is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    text = _read_text(path, "config file")
+    try:
+        return _flatten(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def read_environment(cwd: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The process environment over a `.env` file in the working directory (the seed's way)."""
+def read_environment(cwd: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The process environment over a `.env` file in the working directory (the seed's way),
+    and a warning per line of the file that is not KEY=VALUE (ignored, as dotenv does)."""
     dotenv = cwd / ".env"
     merged: dict[str, str] = {}
+    warnings: list[str] = []
     if dotenv.is_file():
-        from dotenv import dotenv_values
+        import io
+        import logging
 
-        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        from dotenv import dotenv_values
+        from dotenv.parser import parse_stream
+
+        text = _read_text(dotenv, "file")
+        warnings = [f"{dotenv}: line {b.original.line} is not KEY=VALUE; ignored"
+                    for b in parse_stream(io.StringIO(text)) if b.error]
+        logger = logging.getLogger("dotenv.main")
+        quiet, logger.disabled = logger.disabled, True  # its warnings are ours, above, with the file name
+        try:
+            merged.update({k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None})
+        finally:
+            logger.disabled = quiet
     merged.update(environ)
-    return merged
+    return merged, warnings
 
 
 def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
@@ -223,7 +254,7 @@ def load_settings(
     closest known key, so that a typo does not pass silently.
     """
     cwd = cwd or Path.cwd()
-    env = read_environment(cwd, os.environ if environ is None else environ)
+    env, warnings = read_environment(cwd, os.environ if environ is None else environ)
 
     if check_params is None:
         from anomaly_cli.checks import registry
@@ -274,5 +305,6 @@ def load_settings(
         seed_url = _seed_mysql_url(env)
         if seed_url is not None:
             values["db.url"], origins["db.url"] = seed_url, "MYSQL_* variables"
-    return Settings(values=values, origins=origins, config_file=config_path, environ=env)
+    return Settings(values=values, origins=origins, config_file=config_path, environ=env,
+                    warnings=tuple(warnings))
 

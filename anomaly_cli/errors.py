@@ -36,3 +36,7 @@ class SchemaError(DatabaseError):
 
 class OutputError(AnomalyError):
     """The output file cannot be written."""
+
+
+class OutputClosed(OutputError):
+    """The reader of the output went away (`anomaly ... | head`): the run stops quietly."""

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MODEL = "gpt-4o-mini"
+# A reply longer than this is not a few lines per finding: refused, not parsed.
+MAX_REPLY_CHARS = 200_000
+MAX_REPLY_TOKENS = 4_000
 
 
 class LLMError(Exception):
@@ -53,13 +56,17 @@ class ChatClient:
 
         self.settings = settings
         self._openai = openai
-        self._client = openai.OpenAI(
-            base_url=settings.base_url or None,
-            # Local servers (Ollama, vLLM) take any key; the client insists on one.
-            api_key=settings.api_key or "not-needed",
-            timeout=settings.timeout,
-            max_retries=0,  # retries are ours, so that they fit in the deadline
-        )
+        try:
+            self._client = openai.OpenAI(
+                base_url=settings.base_url or None,
+                # Local servers (Ollama, vLLM) take any key; the client insists on one.
+                api_key=settings.api_key or "not-needed",
+                timeout=settings.timeout,
+                max_retries=0,  # retries are ours, so that they fit in the deadline
+            )
+        except Exception as exc:  # a malformed endpoint: the template writes the lines instead
+            raise LLMError(f"cannot use the endpoint {_without_credentials(settings.base_url)!r} "
+                           f"({type(exc).__name__})", final=True) from None
 
     def complete(self, system: str, user: str) -> str:
         """The model's reply text, or LLMError. Retries 429/5xx/connection errors within the deadline."""
@@ -102,11 +109,15 @@ class ChatClient:
             model=self.settings.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             temperature=0.2,
+            max_tokens=MAX_REPLY_TOKENS,
         )
         choices = getattr(response, "choices", None)
         if not choices or choices[0].message is None or not choices[0].message.content:
             raise LLMError("the reply had no text", final=False)
-        return str(choices[0].message.content)
+        content = str(choices[0].message.content)
+        if len(content) > MAX_REPLY_CHARS:
+            raise LLMError(f"the reply was too long ({len(content)} characters)", final=False)
+        return content
 
     def _translate(self, exc: BaseException) -> LLMError:
         oa = self._openai

@@ -1,4 +1,6 @@
-"""Atomic output files: a cron job finds a complete file or none."""
+"""Where output goes: atomic files (a cron job finds a complete file or none), and streams whose
+write failures (a full disk, a file-size limit, a closed pipe, an encoding that cannot show ₹)
+end the scan with one line naming the destination instead of a raw exception."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from anomaly_cli.errors import OutputError, UsageError
+from anomaly_cli.errors import OutputClosed, OutputError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -29,8 +31,10 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     if path.exists() and not path.is_file():
         # A device or a pipe (/dev/null, /dev/stdout): nothing to replace, write straight to it.
         try:
-            with path.open("w", encoding="utf-8", newline="") as stream:
-                yield stream
+            with path.open("w", encoding="utf-8", newline="") as raw:
+                stream = GuardedStream(raw, str(path))
+                yield stream  # type: ignore[misc]
+                stream.flush()
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
@@ -42,15 +46,22 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
                           hint="check that the directory exists and is writable") from None
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as raw:
+            stream = GuardedStream(raw, str(path))
+            yield stream  # type: ignore[misc]
             stream.flush()
-            os.fsync(stream.fileno())
+            try:
+                os.fsync(raw.fileno())
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         # mkstemp makes the file private; give it the permissions a plain open() would.
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -66,3 +77,55 @@ def refuse_audited_database(output: Path, audited: URL) -> None:
     target = output.expanduser().resolve()
     if target in {path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))}:
         raise UsageError(f"--output {output} is the audited database", hint="scans never write to it")
+
+
+class GuardedStream:
+    """A text stream whose failures become one OutputError naming where the output was going."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self.name = name
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except Exception as exc:  # noqa: BLE001 - every failure of a write is translated here
+            raise self._error(exc, text) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "") from None
+
+    def _error(self, exc: Exception, text: str) -> Exception:
+        if isinstance(exc, BrokenPipeError):
+            return OutputClosed(f"{self.name} was closed by its reader")
+        if isinstance(exc, UnicodeEncodeError):
+            shown = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else "?"
+            return OutputError(f"cannot write {self.name}: its encoding ({exc.encoding}) cannot show {shown!r}",
+                               hint="set PYTHONIOENCODING=utf-8, or write a file with --output (always UTF-8)")
+        if isinstance(exc, OSError):
+            return OutputError(f"cannot write {self.name}: {exc.strerror or exc}")
+        return exc
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def standard_output() -> GuardedStream:
+    """stdout, guarded; a closed stdout (`>&-`) is an OutputError, not an AttributeError."""
+    import sys
+
+    if sys.stdout is None:
+        raise OutputError("standard output is closed", hint="give --output FILE")
+    return GuardedStream(sys.stdout, "standard output")
+
+
+def stdout_is_terminal() -> bool:
+    import sys
+
+    return sys.stdout is not None and sys.stdout.isatty()

@@ -26,6 +26,18 @@ class Counted:
             yield finding
 
 
+def unique_keys(findings: Iterable[Finding], stats: CheckStats) -> Iterator[Finding]:
+    """One finding per key in a report: a table without a primary key can hold a row twice, and
+    the same anomaly must not be counted, alerted or claimed twice (repeats counted as skipped)."""
+    seen: set[str] = set()
+    for finding in findings:
+        if finding.key in seen:
+            stats.skip("duplicate_key")
+            continue
+        seen.add(finding.key)
+        yield finding
+
+
 def suppress_repeats(findings: Iterable[Finding], claim: Callable[[Iterable[Finding]], Iterator[Finding]]
                      ) -> tuple[Iterator[Finding], Callable[[], int]]:
     """--new-only: only the findings `claim` lets through; also returns how many it held back."""

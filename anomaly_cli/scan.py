@@ -22,7 +22,7 @@ from anomaly_cli.checks import Check, CheckContext, registry
 from anomaly_cli.errors import SchemaError, UsageError
 from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for
 from anomaly_cli.model import CheckInfo, CheckStats, Finding, RunInfo, ScanReport, Window
-from anomaly_cli.pipeline import Tally, Worst, suppress_repeats, worst_first
+from anomaly_cli.pipeline import Tally, Worst, suppress_repeats, unique_keys, worst_first
 from anomaly_cli.render import OutputFormat, RenderOptions, Sink, make_sink
 
 if TYPE_CHECKING:
@@ -82,7 +82,15 @@ def build_request(settings: Settings, checks: Sequence[str], window: Window, **o
     for name in checks:
         cls = known[name]
         params[name] = settings.check_params(name, cls.params)
-        cls.validate(params[name])
+        try:
+            cls.validate(params[name])
+        except UsageError as exc:
+            # The check speaks of --flags; the value may have come from the environment or a file.
+            given = [f"{name}.{p.name} from {settings.origin(f'{name}.{p.name}')}" for p in cls.params
+                     if settings.origin(f"{name}.{p.name}") not in ("default", "the command line")]
+            if given:
+                raise UsageError(f"{exc.message} ({'; '.join(given)})", hint=exc.hint) from None
+            raise
     text = None
     outputs: Sequence[Output] = options.get("outputs", ())
     if any(o.format.for_people for o in outputs):
@@ -172,7 +180,7 @@ def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: Sca
                        currency=request.currency, now=now, stats=stats, charts={} if request.charts else None)
     for sink in sinks:
         sink.check_begin(info)
-    stream: Iterator[Finding] = cls().run(ctx)
+    stream: Iterator[Finding] = unique_keys(cls().run(ctx), stats)
     suppressed = lambda: 0  # noqa: E731
     if claim is not None:
         stream, suppressed = suppress_repeats(stream, claim)
@@ -260,11 +268,11 @@ def _with_exit_code(report: ScanReport, request: ScanRequest) -> ScanReport:
 
 def _open_output(stack: ExitStack, output: Output, audited: Any) -> Sink:
     """A sink writing to stdout, a given stream, or a file replaced atomically when the scan ends."""
-    import sys
+    from anomaly_cli.output import GuardedStream, atomic_writer, refuse_audited_database, standard_output
 
     if output.path is None:
-        return make_sink(output.format, output.stream or sys.stdout, output.options)
-    from anomaly_cli.output import atomic_writer, refuse_audited_database
+        stream = GuardedStream(output.stream, "the output stream") if output.stream is not None else standard_output()
+        return make_sink(output.format, stream, output.options)  # type: ignore[arg-type]
 
     refuse_audited_database(output.path, audited)
     stream = stack.enter_context(atomic_writer(output.path))

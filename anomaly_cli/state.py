@@ -159,7 +159,12 @@ class AlertStore:
             database = self.url.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
                 # The default lives in ~/.local/state/anomaly, which may not exist yet.
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                folder = Path(database).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                except OSError as exc:
+                    raise DatabaseError(f"cannot create the alert state folder {folder}: {exc.strerror or exc}",
+                                        hint="give --state URL or set ANOMALY_STATE to a writable place") from None
         self._engine = create_engine(self.url, connect_timeout=self.connect_timeout, read_only=False)
         if backend == "sqlite":
             self._sqlite_hooks(self._engine)

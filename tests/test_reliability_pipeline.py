@@ -173,3 +173,91 @@ def test_no_customer_name_reaches_the_model_from_any_check(demo_db: str, cli) ->
         for value in values:
             if value:
                 assert value not in sent, f"{value!r} was sent to the model"
+
+
+# --- the environment a scan runs in -----------------------------------------------------------------
+
+def run_shell(command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ANOMALY_", "OPENAI_"))}
+    environment.update(env)
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=cwd, env=environment,
+                          timeout=120)
+
+
+ANOMALY = f"{sys.executable} -c 'from anomaly_cli.cli import main; main()'"
+
+
+@pytest.mark.parametrize(("command", "code", "line"), [
+    ("{a} scan price --db {db} > /dev/full", 3, "anomaly: error: cannot write standard output: No space left on device"),
+    ("ulimit -f 1; {a} scan all --db {db} -o out.json", 3, "anomaly: error: cannot write out.json: File too large"),
+    ("{a} scan price --db {db} >&-", 3, "anomaly: error: standard output is closed (give --output FILE)"),
+    ("PYTHONIOENCODING=ascii {a} scan price --db {db} -f text > o.txt", 3,
+     "anomaly: error: cannot write standard output: its encoding (ascii) cannot show '\\u20b9' "
+     "(set PYTHONIOENCODING=utf-8, or write a file with --output (always UTF-8))"),
+    ("printf '\\xff\\xfe\\x00' > .env; {a} scan price --db {db}", 2, "anomaly: error: file {cwd}/.env is not UTF-8 text"),
+    ("{a} scan price --db {db} --config /dev/zero", 2,
+     "anomaly: error: config file /dev/zero is larger than 1024 KiB (is it the right file?)"),
+    ("HOME=/proc/1 XDG_STATE_HOME= {a} scan price --db {db} --new-only -f json", 3,
+     "anomaly: error: cannot create the alert state folder /proc/1/.local/state/anomaly: No such file or directory "
+     "(give --state URL or set ANOMALY_STATE to a writable place)"),
+    ("ANOMALY_PRICE_BELOW=2 {a} scan price --db {db}", 2,
+     "anomaly: error: --below 2 is above 1: every item at catalog price would be flagged "
+     "(price.below from ANOMALY_PRICE_BELOW)"),
+])
+def test_environment_problems_end_in_one_line(demo_db: str, tmp_path: Path, command: str, code: int, line: str) -> None:
+    run = run_shell(command.format(a=ANOMALY, db=demo_db), tmp_path)
+    assert run.returncode == code, run.stderr
+    assert run.stderr.splitlines() == [line.format(cwd=tmp_path)]
+    assert list(tmp_path.glob(".out.json.*")) == []
+
+
+def test_a_closed_pipe_stops_quietly(demo_db: str, tmp_path: Path) -> None:
+    run = run_shell(f"{ANOMALY} scan all --db {demo_db} -f text | head -1; echo \"exit ${{PIPESTATUS[0]}}\"", tmp_path)
+    assert run.stdout.splitlines()[-1] == "exit 141" and run.stderr == ""
+
+
+def test_a_bad_line_in_dotenv_is_one_warning_that_quiet_silences(demo_db: str, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ANOMALY_FAIL_ON=never\nthis is not a setting\n")
+    loud = run_shell(f"{ANOMALY} scan price --db {demo_db} -f json", tmp_path)
+    assert loud.returncode == 0  # the good line still applies
+    assert loud.stderr.splitlines()[0] == f"anomaly: {tmp_path}/.env: line 2 is not KEY=VALUE; ignored"
+    quiet = run_shell(f"{ANOMALY} scan price --db {demo_db} -f json -q", tmp_path)
+    assert quiet.stderr == ""
+
+
+def test_a_malformed_model_endpoint_falls_back_to_the_template(demo_db: str, cli) -> None:
+    run = cli("scan", "price", "--db", demo_db, "--format", "text", "--llm-base-url", "http://[::1",
+              "--llm-api-key", "k")
+    assert run.exit_code == 1 and len(run.stdout.splitlines()) == 10
+    assert "llm: cannot use the endpoint 'http://[::1' (InvalidURL); template lines used instead" in run.stderr
+
+
+def test_an_oversized_model_reply_is_refused(demo_db: str, cli) -> None:
+    server = ChatServer(lambda request: Reply(content="x" * 300_000))
+    try:
+        run = cli("scan", "price", "--db", demo_db, "--format", "text",
+                  env={"ANOMALY_LLM_BASE_URL": server.base_url, "ANOMALY_LLM_API_KEY": "k"})
+    finally:
+        server.close()
+    assert run.exit_code == 1 and "the reply was too long" in run.stderr
+    assert all(line.startswith("Transaction ID") for line in run.stdout.splitlines())
+    assert json.loads(server.bodies[0])["max_tokens"] > 0
+
+
+def test_a_row_stored_twice_is_one_finding(tmp_path: Path, demo_db: str, cli) -> None:
+    """A copy without primary keys (an export) holds a mispriced item twice."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "dup.db"
+    shutil.copy(demo_db, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE items2 AS SELECT * FROM transaction_items")
+        conn.execute("INSERT INTO items2 SELECT * FROM transaction_items")
+        conn.execute("DROP TABLE transaction_items")
+        conn.execute("ALTER TABLE items2 RENAME TO transaction_items")
+    run = cli("scan", "price", "--db", str(path), "--format", "json")
+    check = json.loads(run.stdout)["checks"][0]
+    keys = [f["key"] for f in check["findings"]]
+    assert len(keys) == len(set(keys)) == 10
+    assert check["summary"]["skipped"]["duplicate_key"] == 10

@@ -17,7 +17,7 @@ import typer
 from typer import _click
 
 from anomaly_cli.cli.apps import PROG, app, say
-from anomaly_cli.errors import AnomalyError
+from anomaly_cli.errors import AnomalyError, OutputClosed
 from anomaly_cli.exit_codes import ExitCode, exit_code_for_error
 
 
@@ -31,6 +31,15 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, _frame: Any) -> None:
     raise Terminated(signum)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 class AnomalyGroup(typer.core.TyperGroup):
@@ -63,6 +72,10 @@ class AnomalyGroup(typer.core.TyperGroup):
         except _click.exceptions.ClickException as exc:
             say(f"error: {exc.format_message()}")
             code = exc.exit_code
+        except OutputClosed:
+            # `anomaly ... | head`: the reader has what it wanted; like other Unix tools, stop quietly.
+            _silence_stdout()
+            code = 128 + signal.SIGPIPE
         except AnomalyError as exc:
             if debug:
                 traceback.print_exc()

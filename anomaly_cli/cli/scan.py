@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from anomaly_cli.checks import Check, registry
 from anomaly_cli.cli.apps import app, help_text, say, scan_app
 from anomaly_cli.errors import UsageError
 from anomaly_cli.exit_codes import FailOn
+from anomaly_cli.output import stdout_is_terminal
 from anomaly_cli.render import OutputFormat
 from anomaly_cli.summarize_mode import SummarizeMode
 
@@ -144,6 +144,9 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     from anomaly_cli.timewindow import parse_window
 
     settings = load_settings(flags=settings_flags(options, given), config_path=given.get("config"))
+    if not given.get("quiet"):
+        for warning in settings.warnings:
+            say(warning)
     now = datetime.now()
     window = parse_window(given.get("since"), given.get("until"), now=now)
     path: Path | None = given.get("output")
@@ -151,7 +154,7 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     if given.get("new_only") and given.get("limit") is not None:
         raise UsageError("--limit cannot be combined with --new-only",
                          hint="findings past the limit would be marked as reported without being shown")
-    terminal = path is None and sys.stdout.isatty()
+    terminal = path is None and stdout_is_terminal()
     output = Output(fmt, path=path, options=RenderOptions(color=terminal, currency=settings["currency"]))
     alerts = None
     if given.get("new_only"):
@@ -188,7 +191,7 @@ def _default_format(output: Path | None) -> OutputFormat:
     """table on a terminal, text otherwise; a file's suffix (.json, .csv, ...) decides for it."""
     if output is not None:
         return OutputFormat.for_path(str(output)) or OutputFormat.TEXT
-    return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.TEXT
+    return OutputFormat.TABLE if stdout_is_terminal() else OutputFormat.TEXT
 
 
 # A plugin that cannot load (or takes a taken name) is reported by the CLI's error boundary,
