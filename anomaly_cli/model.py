@@ -111,6 +111,7 @@ class CheckOutcome:
     shown: int | None = None  # set when --limit held some back
     suppressed: int = 0  # held back by --new-only
     brief: str | None = None  # an executive summary for people (--brief)
+    seconds: float = 0.0  # wall time of the check, findings streamed through every sink included
     # Aggregates the check measured, by series, for charts (only when the request asked).
     charts: Mapping[str, list[dict[str, Any]]] | None = field(default=None, compare=False)
 

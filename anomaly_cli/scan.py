@@ -10,6 +10,7 @@ The CLI, `anomaly demo`, and every later front end (a watch loop, an HTML report
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ def build_request(settings: Settings, checks: Sequence[str], window: Window, **o
         fail_on=settings["fail_on"], currency=settings["currency"],
         connect_timeout=settings["db.connect_timeout"], text=text,
         fail_on_not_evaluated=settings["fail_on_not_evaluated"],
+        charts=any(o.format is OutputFormat.HTML for o in outputs),  # only the report draws them
     )
     return ScanRequest(database=settings["db.url"], checks=tuple(checks), params=params, schema=settings.schema,
                        window=window, **(defaults | options))
@@ -175,6 +177,7 @@ def run_scan(request: ScanRequest) -> ScanReport:
 def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: ScanRequest, now: datetime,
                sinks: Sequence[Sink], claim: Any, writer: Summarizer | None, kept: list[Finding] | None) -> Any:
     """One check through the stages: check -> new-only -> tally -> worst-first limit -> text writer -> sinks."""
+    started = time.monotonic()
     stats = CheckStats()
     ctx = CheckContext(conn=conn, schema=request.schema, window=request.window, params=dict(info.params),
                        currency=request.currency, now=now, stats=stats, charts={} if request.charts else None)
@@ -211,7 +214,7 @@ def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: Sca
 
     outcome = tally.outcome(cls.name, dict(info.params), stats, limit=request.limit, suppressed=suppressed(),
                             brief=None)
-    outcome = replace(outcome, charts=ctx.charts)
+    outcome = replace(outcome, charts=ctx.charts, seconds=time.monotonic() - started)
     if worst is not None and writer is not None:
         outcome = replace(outcome, brief=writer.brief(cls, outcome, worst.findings))
     for sink in sinks:

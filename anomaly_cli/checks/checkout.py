@@ -209,6 +209,7 @@ class CheckoutCheck(Check):
                 continue
             ctx.stats.count()
             finding = judge(hour, rules)
+            ctx.plot("checkouts", t=hour.ts, value=hour.today, expected=expected_for(hour), flagged=finding is not None)
             if finding is not None:
                 yield finding
         if not ctx.stats.judged:

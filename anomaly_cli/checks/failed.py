@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -148,7 +148,8 @@ def is_anomalous(incident: Incident, rules: Rules) -> bool:
 
 
 def detect(buckets: Iterable[BucketCount], *, size: int, history_days: int, judge_from: int | None,
-           rules: Rules, tally: Tally | None = None) -> Iterator[Incident]:
+           rules: Rules, tally: Tally | None = None,
+           plot: Callable[..., None] | None = None) -> Iterator[Incident]:
     """Judge buckets in time order; yield the anomalous incidents that start at or after judge_from.
 
     The baseline of a bucket is the pooled failure rate (smoothed by one failure and one success)
@@ -210,6 +211,9 @@ def detect(buckets: Iterable[BucketCount], *, size: int, history_days: int, judg
             tally.unknown_status += bucket.unknown
             if judgeable:
                 tally.judged += 1
+                if plot is not None and bucket.total:
+                    plot("failure_rate", t=from_epoch(bucket.start), value=100 * bucket.failed / bucket.total,
+                         expected=100 * p0)
             else:
                 tally.no_baseline += 1
         if judgeable and is_elevated(bucket.failed, bucket.total, p0, rules):
@@ -428,7 +432,8 @@ class FailedCheck(Check):
         tally = Tally()
         # The bucket stream is drained before the next query: MySQL cannot interleave open results.
         incidents = list(detect(measure_buckets(ctx, size, lo, from_epoch(hi)), size=size,
-                                history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally))
+                                history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally,
+                                plot=ctx.plot))
         ctx.stats.count(tally.judged)
         ctx.stats.skip("no_baseline", tally.no_baseline)
         ctx.stats.note("unknown_status", tally.unknown_status)

@@ -747,7 +747,8 @@ class RatesCheck(Check):
             load_from = (report_from // 86400 - 1) * 86400
         tally = Tally()
         buckets = measure(ctx, Source(p["source"]), rules.approved, size, load_from, end, stats)
-        incidents = list(detect(pool(fill(buckets, size), size, rules.min_volume), rules,
+        units = plotted(ctx, pool(fill(buckets, size), size, rules.min_volume), rules, report_from)
+        incidents = list(detect(units, rules,
                                 report_from=report_from, tally=tally))
         stats.count(tally.units_judged)
         stats.skip("low_volume", tally.units_low_volume)
@@ -766,6 +767,22 @@ class RatesCheck(Check):
         stats.note("incidents_not_reported", not_reported)
         findings.sort(key=lambda f: (f.fields["bucket_start"], f.fields["status"]))
         yield from findings
+
+
+def plotted(ctx: CheckContext, units: Iterable[Unit | Gap], rules: Rules, report_from: int | None
+            ) -> Iterator[Unit | Gap]:
+    """The units unchanged; each one's status rates (percent) kept for the report's chart."""
+    if ctx.charts is None:
+        yield from units
+        return
+    for status, rule in rules.thresholds.items():
+        ctx.plot("thresholds", status=status, warning=rule.warning, critical=rule.critical)
+    for unit in units:
+        if isinstance(unit, Unit) and unit.total and (report_from is None or unit.start >= report_from):
+            ctx.plot("rates", t=EPOCH + timedelta(seconds=unit.start),
+                     **{s: 100 * (unit.total - unit.counts[rules.approved] if s == COMBINED else unit.counts[s])
+                        / unit.total for s in rules.thresholds})
+        yield unit
 
 
 def to_epoch(moment: datetime) -> int:

@@ -321,6 +321,9 @@ class SalesCheck(Check):
                 stats.skip("short_history")
                 continue
             stats.count()
+            ctx.plot("volume", t=start_of(bucket.index, size), value=bucket.transactions,
+                     expected=verdict.baseline.transactions, band=p["sensitivity"] * verdict.baseline.sigma,
+                     flagged=verdict.kind is not None)
             if verdict.kind is None:
                 continue
             finding = make_finding(bucket, verdict, size, ctx.currency)

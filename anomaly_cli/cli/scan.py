@@ -54,6 +54,8 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
          show_default="table on a terminal, else text, or by --output's suffix", help="Output format."),
     _opt("output", Optional[Path], "--output", "-o", metavar="FILE",
          help="Write to FILE atomically instead of stdout."),
+    _opt("metrics", Optional[Path], "--metrics", metavar="FILE",
+         help="Also write Prometheus metrics to FILE (node_exporter textfile collector), atomically."),
     _opt("fail_on", Optional[FailOn], "--fail-on", key="fail_on", case_sensitive=False, show_default="low",
          help="Exit 1 when a finding is at or above this severity."),
     _opt("fail_on_not_evaluated", bool, "--fail-on-not-evaluated", key="fail_on_not_evaluated",
@@ -123,6 +125,11 @@ def _build_scan_command(checks: list[type[Check]], doc: str, *, every: bool = Fa
     def command(**given: Any) -> None:
         raise typer.Exit(run_scan_command([c.name for c in checks], given, options, every=every))
 
+    return with_options(command, options, doc)
+
+
+def with_options(command: Callable[..., None], options: tuple[CommonOption, ...], doc: str) -> Callable[..., None]:
+    """`command(**given)` with the signature Typer reads its options from."""
     parameters = [
         inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=False if o.annotation is bool else None,
                           annotation=Annotated[o.annotation, o.info])
@@ -155,7 +162,13 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
         raise UsageError("--limit cannot be combined with --new-only",
                          hint="findings past the limit would be marked as reported without being shown")
     terminal = path is None and stdout_is_terminal()
-    output = Output(fmt, path=path, options=RenderOptions(color=terminal, currency=settings["currency"]))
+    output = Output(fmt, path=path, options=RenderOptions(color=terminal, currency=settings["currency"],
+                                                          fail_on=settings["fail_on"]))
+    metrics: Path | None = given.get("metrics")
+    if metrics is not None:
+        from anomaly_cli.metrics import check_destination
+
+        check_destination(metrics)
     alerts = None
     if given.get("new_only"):
         alerts = AlertOptions(state_url=settings["state"] or default_state_url(settings.environ),
@@ -163,6 +176,10 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     request = build_request(settings, checks, window, outputs=(output,), limit=given.get("limit"),
                             alerts=alerts, skip_unavailable=every, now=now)
     report = run_scan(request)
+    if metrics is not None:
+        from anomaly_cli.metrics import write_metrics
+
+        write_metrics(metrics, report)
     for note in report.notes:
         say(note)
     if not given.get("quiet"):

@@ -12,6 +12,8 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from anomaly_cli.exit_codes import FailOn
+
 if TYPE_CHECKING:
     from anomaly_cli.model import CheckInfo, CheckOutcome, Finding, RunInfo, ScanReport
 
@@ -22,13 +24,17 @@ class OutputFormat(enum.StrEnum):
     JSON = "json"
     JSONL = "jsonl"
     CSV = "csv"
+    JUNIT = "junit"
+    GITHUB = "github"
+    HTML = "html"
 
     @classmethod
     def for_path(cls, path: str) -> OutputFormat | None:
         """The format an --output file name asks for (nightly.json -> json), if any."""
         suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
         return {"json": cls.JSON, "jsonl": cls.JSONL, "ndjson": cls.JSONL, "csv": cls.CSV,
-                "txt": cls.TEXT}.get(suffix)
+                "txt": cls.TEXT,
+                "xml": cls.JUNIT, "html": cls.HTML, "htm": cls.HTML}.get(suffix)
 
     @property
     def for_people(self) -> bool:
@@ -42,6 +48,7 @@ class RenderOptions:
     currency: str = ""
     messages: bool = False  # the table adds each finding's line (when a model wrote them)
     width: int | None = None  # the table's width; None: the terminal's, or 160 off a terminal
+    fail_on: FailOn = FailOn.LOW  # junit and github report the findings at or above it
 
 
 class Sink(Protocol):
