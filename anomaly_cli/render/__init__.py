@@ -39,7 +39,7 @@ class OutputFormat(enum.StrEnum):
     @property
     def for_people(self) -> bool:
         """Formats people read get the text writer's lines (a model's, when configured)."""
-        return self in (OutputFormat.TABLE, OutputFormat.TEXT)
+        return self in (OutputFormat.TABLE, OutputFormat.TEXT, OutputFormat.HTML)
 
 
 @dataclass(frozen=True)
