@@ -92,8 +92,8 @@ class Plot:
 
     def legend(self) -> str:
         """Top right, right to left: what each mark means."""
-        entries = [(f'<line x1="0" x2="14" y1="0" y2="0" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2"/>', name)
-                   for i, name in enumerate(self.lines)]
+        entries = [(f'<line x1="0" x2="14" y1="0" y2="0" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2"/>',
+                    name) for i, name in enumerate(self.lines)]
         if self.expected:
             entries.append((f'<line x1="0" x2="14" y1="0" y2="0" stroke="{EXPECTED}" stroke-dasharray="4 3"/>',
                             "expected"))

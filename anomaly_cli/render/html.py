@@ -84,7 +84,8 @@ class Writer(BaseSink):
 
     def check_begin(self, check: CheckInfo) -> None:
         self._check, self._rows, self._marks = check, 0, []
-        self.stream.write(f'<section class="check" id="check-{escape(check.name)}" data-check="{escape(check.name)}">\n')
+        name = escape(check.name)
+        self.stream.write(f'<section class="check" id="check-{name}" data-check="{name}">\n')
 
     def finding(self, finding: Finding) -> None:
         check = self._check
@@ -113,7 +114,8 @@ class Writer(BaseSink):
             w(f'<p class="more">{self._rows - MAX_ROWS} more findings not shown here '
               "(the complete list: --format json or csv).</p>\n")
         w(self._heading(outcome))
-        drawn = figures(outcome, self._marks, self.options.currency) if outcome.status is not Status.NOT_EVALUATED else []
+        judged = outcome.status is not Status.NOT_EVALUATED
+        drawn = figures(outcome, self._marks, self.options.currency) if judged else []
         if drawn:
             w(f'<figure class="chart-figure" data-check="{escape(outcome.check)}">'
               + "".join(f.svg() for f in drawn)
@@ -132,7 +134,8 @@ class Writer(BaseSink):
             detail = f"not evaluated: {escape(outcome.reason or '')}"
         else:
             counts = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items())
-            detail = f"{outcome.findings} finding{'s' if outcome.findings != 1 else ''}" + (f" ({counts})" if counts else "")
+            detail = f"{outcome.findings} finding{'s' if outcome.findings != 1 else ''}"
+            detail += f" ({counts})" if counts else ""
         parts = [detail]
         for name, total in outcome.totals.items():
             parts.append(f"{escape(name.replace('_', ' '))} {escape(self.options.currency)}{total:,.2f}")
