@@ -150,14 +150,15 @@ class Session:
     def evaluate(self, expression: str) -> Any:
         return self.browser.evaluate(self.id, expression)
 
-    def screenshot(self, path: Path, *, full: bool = True, clip: dict[str, float] | None = None) -> int:
+    def screenshot(self, path: Path, *, full: bool = True, clip: dict[str, float] | None = None,
+                   scale: float = 1.0) -> int:
         """A PNG of the page (whole, or `clip` in CSS pixels); returns its size in bytes."""
         params: dict[str, Any] = {"format": "png"}
         if full or clip is not None:
             if clip is None:
                 size = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
                 clip = {"x": 0, "y": 0, "width": size[0], "height": size[1]}
-            params.update(captureBeyondViewport=True, clip={**clip, "scale": 1})
+            params.update(captureBeyondViewport=True, clip={**clip, "scale": scale})
         data = base64.b64decode(self.browser.send("Page.captureScreenshot", self.id, **params)["data"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)

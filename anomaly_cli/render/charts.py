@@ -120,6 +120,7 @@ class Dots:
     dots: list[tuple[datetime, float, float, str, str]] = field(default_factory=list)  # t, y, size, colour, tooltip
     zero_line: bool = True
     height: int = HEIGHT
+    legend: list[tuple[str, str]] = field(default_factory=list)  # (name, colour)
 
     @property
     def count(self) -> int:
@@ -132,8 +133,9 @@ class Dots:
         times = [d[0] for d in self.dots]
         t0, t1 = min(times) - timedelta(hours=6), max(times) + timedelta(hours=6)
         ys = [d[1] for d in self.dots]
-        low = -nice_top(-min(ys) * 1.1) if min(ys) < 0 else 0.0
-        frame = Frame(t0, t1, low, nice_top(max(max(ys), 0.0) * 1.1 or 1.0), height)
+        step = nice_top((max(max(ys), 0.0) - min(min(ys), 0.0)) * 1.1 / 5 or 1.0)
+        low, high = math.floor(min(min(ys), 0.0) * 1.1 / step) * step, math.ceil(max(max(ys), 0.0) * 1.1 / step) * step
+        frame = Frame(t0, t1, low, high or step, height)
         biggest = max(abs(d[2]) for d in self.dots) or 1.0
         out = [frame.open(self.title, self.count), frame.axes(self.y_label)]
         if self.zero_line and low < 0:
@@ -143,6 +145,12 @@ class Dots:
             r = 3 + 17 * math.sqrt(abs(size) / biggest)
             out.append(f'<circle class="dot" cx="{frame.x(t):.1f}" cy="{frame.y(y):.1f}" r="{r:.1f}" '
                        f'fill="{colour}" fill-opacity="0.6" stroke="{colour}"><title>{escape(tip)}</title></circle>')
+        x = WIDTH - RIGHT - 8
+        for name, colour in reversed(self.legend):
+            x -= 22 + 6 * len(name)
+            out.append(f'<g class="legend" transform="translate({x} {TOP + 10})"><circle cx="7" cy="0" r="4" '
+                       f'fill="{colour}" fill-opacity="0.6" stroke="{colour}"/><text x="18" y="3.5" font-size="10" '
+                       f'fill="{INK}">{escape(name)}</text></g>')
         out.append("</svg>")
         return "".join(out)
 

@@ -121,6 +121,7 @@ def _price(outcome: CheckOutcome, series: Mapping[str, list[dict[str, Any]]], ma
         y_label="deviation %",
         dots=[(t, dev, impact, "#c62828" if direction == "discount" else "#1565c0", tip)
               for t, dev, impact, direction, tip in marks],
+        legend=[("discount", "#c62828"), ("markup", "#1565c0")],
     )]
 
 
@@ -130,6 +131,7 @@ def _spam(outcome: CheckOutcome, series: Mapping[str, list[dict[str, Any]]], mar
         title=f"Bursts on a timeline: transactions in the burst, sized by amount ({currency})",
         y_label="transactions",
         dots=[(t, n, amount, SEVERITY_COLOURS[severity], tip) for t, n, amount, severity, tip in marks],
+        legend=[(str(s), SEVERITY_COLOURS[s]) for s in sorted(Severity, reverse=True)],
         zero_line=False,
     )]
 

@@ -31,7 +31,7 @@ color:#222;background:#f6f7f9}main{display:flex;flex-direction:column;gap:16px;m
 padding:20px}header{order:-2}.kpis{order:-1;display:flex;flex-wrap:wrap;gap:10px}h1{margin:0 0 4px;font-size:24px}
 dl.run{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0;color:#444}dt{font-weight:600}
 dd{margin:0;word-break:break-all}.tile{background:#fff;border:1px solid #ddd;border-radius:8px;padding:10px 14px;
-min-width:120px}.tile b{display:block;font-size:22px}.tile span{color:#555;font-size:12px}
+min-width:120px}.tile b{display:block;font-size:22px}.tile span{color:#555;font-size:12px}.tile .badge{color:#fff}
 section.check{display:flex;flex-direction:column;gap:8px;background:#fff;border:1px solid #ddd;border-radius:8px;
 padding:14px}.head{order:-2}.head h2{margin:0;font-size:18px}.head p{margin:2px 0;color:#555}figure{order:-1;
 margin:0}figcaption{font-size:12px;color:#555}svg.chart{width:100%;height:auto;display:block;margin-bottom:6px}
