@@ -12,7 +12,7 @@ from typing import Any
 
 from anomaly_cli.errors import ConfigError
 from anomaly_cli.exit_codes import FailOn
-from anomaly_cli.params import Param, parse_duration, parse_identifier, parse_text
+from anomaly_cli.params import Param, parse_duration, parse_identifier, parse_seconds, parse_text
 from anomaly_cli.render import OutputFormat
 from anomaly_cli.seed_schema import TABLES
 from anomaly_cli.summarize_mode import SummarizeMode
@@ -51,8 +51,8 @@ def _general_params() -> list[tuple[str, Param]]:
         ("llm.base_url", Param("base_url", None, "OpenAI-compatible endpoint", kind=str)),
         ("llm.model", Param("model", None, "model name", kind=str)),
         ("llm.api_key", Param("api_key", None, "API key", kind=str)),
-        ("llm.timeout", Param("timeout", 30.0, "seconds per request", kind=float, exclusive_minimum=0,
-                              maximum=3600)),
+        ("llm.timeout", Param("timeout", 30.0, "seconds per request (or a duration: 2m)",
+                              parse_fn=parse_seconds)),
         ("llm.max_retries", Param("max_retries", 2, "retries of a failed request", kind=int, minimum=0)),
         ("llm.chunk_size", Param("chunk_size", 20, "findings per request", kind=int, minimum=1)),
         ("llm.max_findings", Param("max_findings", 100, "findings sent to the model at most", kind=int,
@@ -238,6 +238,14 @@ def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
     return url.render_as_string(hide_password=False)
 
 
+def _unknown_key(key: str, where: str, declared: Mapping[str, Param]) -> None:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(declared), n=1)
+    raise ConfigError(f"unknown key '{key}' in {where}",
+                      hint=f"did you mean '{close[0]}'?" if close else "see 'anomaly config show' for the keys")
+
+
 def load_settings(
     *,
     flags: Mapping[str, Any],
@@ -269,14 +277,13 @@ def load_settings(
         config_path = Path(env["ANOMALY_CONFIG"])
     if config_path is None and (cwd / DEFAULT_CONFIG_FILE).is_file():
         config_path = cwd / DEFAULT_CONFIG_FILE
+    for key, value in flags.items():
+        if value is not None and key not in declared:
+            _unknown_key(key, "--set", declared)
     file_values = read_config_file(config_path) if config_path is not None else {}
     for key in file_values:
         if key not in declared:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(declared), n=1)
-            raise ConfigError(f"unknown key '{key}' in {config_path}",
-                              hint=f"did you mean '{close[0]}'?" if close else "see the README for the configuration keys")
+            _unknown_key(key, str(config_path), declared)
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}

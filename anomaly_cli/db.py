@@ -97,6 +97,21 @@ def same_database(a: URL, b: URL) -> bool:
     return (host(a), a.port, a.database) == (host(b), b.port, b.database)
 
 
+def identity(url: URL) -> str:
+    """A stable text naming the database a URL reaches, whatever the spelling: the SQLite file's
+    resolved path, or engine family, host, port and database name. The alert state scopes its
+    keys by it, so two audited databases sharing one --state never silence each other."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(url)
+        return f"sqlite:{path if path is not None else ':memory:'}"
+    family = "mysql" if backend in ("mysql", "mariadb") else backend
+    host = (url.host or "localhost").lower()
+    host = "localhost" if host in ("127.0.0.1", "::1", "[::1]") else host
+    port = url.port or {"mysql": 3306, "postgresql": 5432}.get(family)
+    return f"{family}://{host}:{port}/{url.database or ''}"
+
+
 def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Engine:
     """An engine that opens read-only sessions unless `read_only` is False (db init, load)."""
     backend = url.get_backend_name()

@@ -40,22 +40,40 @@ def parse_text(text: Any) -> str:
 
 
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# One grammar for every duration (--since 90s, --cooldown 1h30m, cooldown = "4h"): whole numbers,
+# each with a unit, largest first. A bare number is refused: is `--cooldown 30` minutes or hours?
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_HINT = "use a number with a unit: 90s, 30m, 4h, 1d, 2w or 1h30m"
 
 
 def parse_duration(text: Any) -> timedelta:
-    """'90m', '4h', '1d', '3600s' (a bare number is hours)."""
+    """'90s', '30m', '4h', '1d', '2w', '1h30m'; ValueError for a bare number or anything else."""
     if isinstance(text, timedelta):
         return text
-    raw = str(text).strip().lower()
-    unit = raw[-1:] if raw[-1:] in DURATION_UNITS else "h"
-    number = raw[:-1] if raw[-1:] in DURATION_UNITS else raw
+    raw = str(text).strip().lower().replace(" ", "")
+    match = _DURATION.match(raw)
+    if not raw or match is None or not any(match.groups()):
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            raise ValueError(f"{text!r} has no unit ({DURATION_HINT})")
+        raise ValueError(f"{text!r} is not a duration ({DURATION_HINT})")
+    weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     try:
-        value = float(number)
-        if value < 0 or value != value:
-            raise ValueError
-        return timedelta(**{DURATION_UNITS[unit]: value})
-    except (ValueError, OverflowError):
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30m, 4h, 1d)") from None
+        return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
+
+
+def parse_seconds(text: Any) -> float:
+    """A timeout: a number of seconds (the unit is in the option's name) or a duration ('2m')."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    elif re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(text)):
+        value = float(str(text))
+    else:
+        value = parse_duration(text).total_seconds()
+    if not 0 < value <= 3600:
+        raise ValueError(f"must be more than 0 and at most 3600 seconds, got {text}")
+    return value
 
 
 @dataclass(frozen=True)

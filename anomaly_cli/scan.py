@@ -11,7 +11,7 @@ The CLI, `anomaly demo`, and every later front end (a watch loop, an HTML report
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -73,6 +73,10 @@ class ScanRequest:
     charts: bool = False  # let checks record chart points (the HTML report)
     now: datetime | None = None
     extra_sinks: tuple[Sink, ...] = field(default=(), compare=False)  # e.g. notifications
+    # Told where the scan is, for a front end's status line: progress("connect", database=...),
+    # ("check", name=, index=, total=), ("findings", name=, count=), ("check_done", name=).
+    # Called before any sink sees a check's end, so a status line can step aside for a table.
+    progress: Callable[..., None] | None = field(default=None, compare=False)
 
 
 def build_request(settings: Settings, checks: Sequence[str], window: Window, **options: Any) -> ScanRequest:
@@ -152,6 +156,8 @@ def run_scan(request: ScanRequest) -> ScanReport:
             moment = datetime.now(timezone.utc)
             claim = lambda found: store.new_only(found, cooldown=request.alerts.cooldown, now=moment)  # noqa: E731
         sinks = [*(_open_output(stack, output, url) for output in request.outputs), *request.extra_sinks]
+        if request.progress is not None:
+            request.progress("connect", database=db.mask_url(url))
         conn = stack.enter_context(db.connect(url, connect_timeout=request.connect_timeout))
         runnable, skipped = _verify(conn, request, classes)
         run = RunInfo(tool="anomaly", version=__version__, generated_at=datetime.now(timezone.utc),
@@ -161,7 +167,9 @@ def run_scan(request: ScanRequest) -> ScanReport:
         for sink in sinks:
             sink.begin(run)
         outcomes, kept = [], [] if request.keep_findings else None
-        for cls, info in zip(runnable, run.checks, strict=True):
+        for index, (cls, info) in enumerate(zip(runnable, run.checks, strict=True), start=1):
+            if request.progress is not None:
+                request.progress("check", name=cls.name, index=index, total=len(runnable))
             outcomes.append(_run_check(cls, info, conn, request, now, sinks, claim, writer, kept))
         report = ScanReport(
             run=run, results=tuple(outcomes), exit_code=0,
@@ -184,6 +192,8 @@ def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: Sca
     for sink in sinks:
         sink.check_begin(info)
     stream: Iterator[Finding] = unique_keys(cls().run(ctx), stats)
+    if request.progress is not None:
+        stream = _reported(stream, cls.name, request.progress)
     suppressed = lambda: 0  # noqa: E731
     if claim is not None:
         stream, suppressed = suppress_repeats(stream, claim)
@@ -217,9 +227,18 @@ def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: Sca
     outcome = replace(outcome, charts=ctx.charts, seconds=time.monotonic() - started)
     if worst is not None and writer is not None:
         outcome = replace(outcome, brief=writer.brief(cls, outcome, worst.findings))
+    if request.progress is not None:
+        request.progress("check_done", name=cls.name)
     for sink in sinks:
         sink.check_end(outcome)
     return outcome
+
+
+def _reported(findings: Iterator[Finding], name: str, progress: Callable[..., None]) -> Iterator[Finding]:
+    """The check's findings, telling `progress` how many it has yielded so far."""
+    for count, finding in enumerate(findings, start=1):
+        progress("findings", name=name, count=count)
+        yield finding
 
 
 def _info(cls: type[Check], params: Mapping[str, Any]) -> CheckInfo:
@@ -229,20 +248,31 @@ def _info(cls: type[Check], params: Mapping[str, Any]) -> CheckInfo:
 
 def _verify(conn: Connection, request: ScanRequest, classes: Sequence[type[Check]]
             ) -> tuple[list[type[Check]], dict[str, str]]:
-    """Every check's tables and columns, before any runs; scan all leaves out optional checks
-    whose tables are missing (named with the reason), any other gap stops the scan."""
+    """Every check's tables and columns, before any runs. Scan all leaves out a check whose
+    tables the database lacks (a shop without monitoring tables, a monitoring-only database),
+    named with the reason; a missing column, or no check left to run, stops the scan."""
+    import sqlalchemy as sa
+
     from anomaly_cli import db
 
     runnable, skipped = [], {}
+    first_error: SchemaError | None = None
+    inspector = sa.inspect(conn)
     for cls in classes:
+        needs = cls.needs_for(dict(request.params[cls.name]))
         try:
-            db.check_schema(conn, request.schema, cls.needs_for(dict(request.params[cls.name])))
+            db.check_schema(conn, request.schema, needs)
         except SchemaError as exc:
-            if not (request.skip_unavailable and cls.optional):
+            missing_table = any(not inspector.has_table(request.schema[key].name, schema=request.schema.db_schema)
+                                for key in needs)
+            if not (request.skip_unavailable and (cls.optional or missing_table)):
                 raise
             skipped[cls.name] = str(exc)
+            first_error = first_error or exc
             continue
         runnable.append(cls)
+    if not runnable and first_error is not None:
+        raise first_error
     return runnable, skipped
 
 
@@ -287,12 +317,13 @@ def _alert_store(options: AlertOptions, audited: Any, connect_timeout: int) -> I
     """The store for --new-only; never the audited database. A run that fails releases its claims:
     a report that never got out must not silence its findings for the cooldown."""
     from anomaly_cli.db import parse_url, same_database
-    from anomaly_cli.state import AlertStore
+    from anomaly_cli.state import AlertStore, scope_of
 
     state = parse_url(options.state_url)
     if same_database(state, audited):
         raise UsageError("--state must not be the audited database", hint="scans never write to it")
-    with AlertStore(state, connect_timeout=connect_timeout) as store:
+    # Alerts are remembered per audited database: a shared --state never mixes two databases' keys.
+    with AlertStore(state, connect_timeout=connect_timeout, scope=scope_of(audited)) as store:
         try:
             yield store
         except BaseException:

@@ -36,9 +36,15 @@ T = TypeVar("T")
 # fold case and make two distinct keys collide on the primary key.
 _KEY = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
 
+SCOPE_LENGTH = 16
+UNSCOPED = ""  # rows written before alerts were scoped by database (and library calls without one)
+
 METADATA = sa.MetaData()
 ALERTS = sa.Table(
     TABLE, METADATA,
+    # Which audited database the alert came from (scope_of): the same key from two databases is
+    # two alerts, so one --state can serve several databases.
+    sa.Column("scope", sa.String(SCOPE_LENGTH), primary_key=True, server_default=UNSCOPED),
     sa.Column("key", _KEY, primary_key=True),
     sa.Column("check", sa.String(64), nullable=False, index=True),
     sa.Column("severity", sa.SmallInteger, nullable=False),  # Severity as its int: SQL can compare it
@@ -59,6 +65,16 @@ ALERTS = sa.Table(
     mariadb_charset="utf8mb4",
 )
 C = ALERTS.c
+
+
+def scope_of(audited: URL) -> str:
+    """The scope of an audited database's alerts: a short stable hash of its identity
+    (host, port and database, or the SQLite file's path), which stays out of sight in the store."""
+    import hashlib
+
+    from anomaly_cli.db import identity
+
+    return hashlib.sha256(identity(audited).encode()).hexdigest()[:SCOPE_LENGTH]
 
 
 def default_state_url(environ: Mapping[str, str] | None = None) -> str:
@@ -93,6 +109,7 @@ class AlertRecord:
     label: str | None
     label_at: datetime | None
     message: str
+    scope: str = UNSCOPED
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> AlertRecord:
@@ -104,7 +121,7 @@ class AlertRecord:
                    first_seen=m["first_seen"], last_seen=m["last_seen"], last_notified=m["last_notified"],
                    notified_severity=sev(m["notified_severity"]), times_seen=m["times_seen"],
                    acked_at=m["acked_at"], acked_severity=sev(m["acked_severity"]), label=m["label"],
-                   label_at=m["label_at"], message=m["message"])
+                   label_at=m["label_at"], message=m["message"], scope=m["scope"])
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: ISO datetimes, severity words."""
@@ -133,8 +150,12 @@ class AlertStore:
     row count says which process won a key.
     """
 
-    def __init__(self, url: str | URL, *, connect_timeout: int = 10, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, url: str | URL, *, connect_timeout: int = 10, batch_size: int = BATCH_SIZE,
+                 scope: str | None = None) -> None:
         self.url = parse_url(url) if isinstance(url, str) else url
+        # Scans write and claim in their database's scope (UNSCOPED if none is given); the
+        # `alerts` commands read every scope unless one is given.
+        self.scope = scope
         self.connect_timeout = connect_timeout
         self.batch_size = max(1, batch_size)
         # What each key won by this run looked like before, so that release() can undo the
@@ -179,7 +200,7 @@ class AlertStore:
                 # concurrent upserts deadlock far more often, and buys us nothing here.
                 self._conn.execution_options(isolation_level="READ COMMITTED")
             # Two first runs may race to create the table: the loser retries and checkfirst sees it.
-            self._transact(lambda conn: METADATA.create_all(conn, checkfirst=True), write=True,
+            self._transact(_create_or_migrate, write=True,
                            retry_if=lambda exc: _transient(exc) or _already_exists(exc))
         except BaseException:
             self.close()
@@ -287,7 +308,7 @@ class AlertStore:
             yield from (f for f in batch if f.key in keep)
 
     def _upsert(self, conn: Connection, batch: list[Finding], moment: datetime) -> None:
-        rows = [{"key": f.key, "check": f.check, "severity": int(f.severity), "first_seen": moment,
+        rows = [{"scope": self._scope, "key": f.key, "check": f.check, "severity": int(f.severity), "first_seen": moment,
                  "last_seen": moment, "times_seen": 1, "message": f.message}
                 for f in sorted(batch, key=lambda f: f.key)]  # one lock order for every process
         conn.execute(_upsert_statement(conn.dialect.name), rows)
@@ -299,10 +320,11 @@ class AlertStore:
         before = {row.key: {"last_notified": row.last_notified, "notified_severity": row.notified_severity,
                             "acked_at": row.acked_at, "acked_severity": row.acked_severity}
                   for row in conn.execute(sa.select(C.key, C.last_notified, C.notified_severity, C.acked_at,
-                                                    C.acked_severity).where(C.key.in_(keys)))}
+                                                    C.acked_severity)
+                                          .where(C.scope == self._scope, C.key.in_(keys)))}
         won = set()
         for finding in sorted(batch, key=lambda f: f.key):
-            result = conn.execute(_CLAIM, {"k": finding.key, "sev": int(finding.severity),
+            result = conn.execute(_CLAIM, {"in_scope": self._scope, "k": finding.key, "sev": int(finding.severity),
                                            "cutoff": cutoff, "now": moment})
             if result.rowcount == 1:
                 won.add(finding.key)
@@ -323,7 +345,8 @@ class AlertStore:
             def undo(conn: Connection, chunk: list = chunk) -> int:
                 count = 0
                 for key, (moment, previous) in chunk:
-                    result = conn.execute(sa.update(ALERTS).where(C.key == key, C.last_notified == moment)
+                    result = conn.execute(sa.update(ALERTS).where(C.scope == self._scope, C.key == key,
+                                                                  C.last_notified == moment)
                                           .values(**previous))
                     count += result.rowcount
                 return count
@@ -336,7 +359,9 @@ class AlertStore:
     def list(self, *, check: str | None = None, label: str | None = None,
              limit: int | None = None) -> builtins.list[AlertRecord]:  # `list` is this method here
         """Alerts, most recently seen first; `label` may also be 'unlabelled'."""
-        stmt = sa.select(ALERTS).order_by(C.last_seen.desc(), C.key)
+        stmt = sa.select(ALERTS).order_by(C.last_seen.desc(), C.key, C.scope)
+        if self.scope is not None:
+            stmt = stmt.where(C.scope == self.scope)
         if check is not None:
             stmt = stmt.where(C.check == check)
         if label == UNLABELLED:
@@ -348,13 +373,14 @@ class AlertStore:
         return self._transact(lambda conn: [AlertRecord.from_row(r) for r in conn.execute(stmt)], write=False)
 
     def show(self, key: str) -> AlertRecord | None:
-        row = self._transact(lambda conn: conn.execute(sa.select(ALERTS).where(C.key == key)).first(),
-                             write=False)
-        return None if row is None else AlertRecord.from_row(row)
+        rows = self._transact(lambda conn: conn.execute(sa.select(ALERTS).where(*self._one(key))).all(),
+                              write=False)
+        self._refuse_ambiguous(key, len(rows))
+        return AlertRecord.from_row(rows[0]) if rows else None
 
     def ack(self, key: str, now: datetime) -> AlertRecord:
         """Silence an alert until its severity rises above the current one."""
-        stmt = (sa.update(ALERTS).where(C.key == key)
+        stmt = (sa.update(ALERTS).where(*self._one(key))
                 .values(acked_at=_instant(now), acked_severity=C.severity))
         return self._change(key, stmt)
 
@@ -362,15 +388,30 @@ class AlertStore:
         """Say what an alert really was ('fraud' or 'false_positive'); None clears the label."""
         if label is not None:
             label = _valid_label(label)
-        stmt = (sa.update(ALERTS).where(C.key == key)
+        stmt = (sa.update(ALERTS).where(*self._one(key))
                 .values(label=label, label_at=None if label is None else _instant(now)))
         return self._change(key, stmt)
 
+    @property
+    def _scope(self) -> str:
+        return UNSCOPED if self.scope is None else self.scope
+
+    def _one(self, key: str) -> list[Any]:
+        """The WHERE of one alert by key: in this store's scope, or in any when none was given."""
+        return [C.key == key] if self.scope is None else [C.key == key, C.scope == self.scope]
+
+    def _refuse_ambiguous(self, key: str, count: int) -> None:
+        if count > 1:
+            raise UsageError(f"alert {key!r} was raised on {count} databases",
+                             hint="give --db URL to say which database's alert")
+
     def _change(self, key: str, stmt: sa.Update) -> AlertRecord:
         def work(conn: Connection) -> sa.Row[Any] | None:
+            matching = conn.execute(sa.select(sa.func.count()).select_from(ALERTS).where(*self._one(key))).scalar()
+            self._refuse_ambiguous(key, int(matching or 0))
             if conn.execute(stmt).rowcount != 1:
                 return None
-            return conn.execute(sa.select(ALERTS).where(C.key == key)).first()
+            return conn.execute(sa.select(ALERTS).where(*self._one(key))).first()
 
         row = self._transact(work, write=True)
         if row is None:
@@ -381,6 +422,8 @@ class AlertStore:
     def label_counts(self, check: str | None = None) -> dict[str, dict[str, int]]:
         """Per check: how many alerts were labelled fraud, false_positive, or not yet."""
         stmt = sa.select(C.check, C.label, sa.func.count()).group_by(C.check, C.label).order_by(C.check)
+        if self.scope is not None:
+            stmt = stmt.where(C.scope == self.scope)
         if check is not None:
             stmt = stmt.where(C.check == check)
         counts: dict[str, dict[str, int]] = {}
@@ -394,7 +437,7 @@ class AlertStore:
 # one of two concurrent runs can turn a due alert into a notified one.
 _CLAIM = (
     sa.update(ALERTS)
-    .where(C.key == sa.bindparam("k"))
+    .where(C.scope == sa.bindparam("in_scope"), C.key == sa.bindparam("k"))
     .where(sa.or_(
         sa.and_(C.acked_at.is_(None),
                 sa.or_(C.last_notified.is_(None),
@@ -431,11 +474,40 @@ def _upsert_statement(dialect: str) -> sa.Insert:
         raise UsageError(f"the alert state cannot live in a {dialect} database",
                          hint="use SQLite, MariaDB/MySQL or PostgreSQL")
     stmt = insert(ALERTS)
-    return stmt.on_conflict_do_update(index_elements=[C.key], set_={
+    return stmt.on_conflict_do_update(index_elements=[C.scope, C.key], set_={
         "check": stmt.excluded.check, "severity": stmt.excluded.severity,
         "last_seen": stmt.excluded.last_seen, "message": stmt.excluded.message,
         "times_seen": C.times_seen + _ONE,
     })
+
+
+def _create_or_migrate(conn: Connection) -> None:
+    """Create the table, or give a store from before scopes its `scope` column (existing alerts
+    keep the empty scope: they stay listed and labelled, and new runs write scoped rows)."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(TABLE):
+        METADATA.create_all(conn, checkfirst=True)
+        return
+    if "scope" in {c["name"] for c in inspector.get_columns(TABLE)}:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pkey = inspector.get_pk_constraint(TABLE).get("name") or f"{TABLE}_pkey"
+        conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN scope VARCHAR({SCOPE_LENGTH}) NOT NULL DEFAULT ''")
+        conn.exec_driver_sql(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{pkey}", ADD PRIMARY KEY (scope, key)')
+    elif dialect in ("mysql", "mariadb"):
+        conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN scope VARCHAR({SCOPE_LENGTH}) NOT NULL DEFAULT '' "
+                             "FIRST, DROP PRIMARY KEY, ADD PRIMARY KEY (scope, `key`)")
+    else:  # SQLite cannot change a primary key in place: rebuild the table.
+        old = f"{TABLE}_unscoped"
+        indexes = [index["name"] for index in inspector.get_indexes(TABLE)]
+        conn.exec_driver_sql(f"ALTER TABLE {TABLE} RENAME TO {old}")
+        for name in indexes:  # index names are global in SQLite: free them for the new table
+            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
+        METADATA.create_all(conn, checkfirst=False)
+        columns = ", ".join(f'"{c.name}"' for c in ALERTS.columns if c.name != "scope")
+        conn.exec_driver_sql(f"INSERT INTO {TABLE} (scope, {columns}) SELECT '', {columns} FROM {old}")
+        conn.exec_driver_sql(f"DROP TABLE {old}")
 
 
 def _batches(findings: Iterable[Finding], size: int) -> Iterator[list[Finding]]:

@@ -6,10 +6,12 @@ from datetime import date, datetime, timedelta
 
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import Window
+from anomaly_cli.params import parse_duration
 
 
 def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
-    """An ISO date or datetime, '7d' / '24h' / '30m' / '2w' before now, 'today' or 'yesterday' (midnight)."""
+    """An ISO date or datetime, a duration before now ('90s', '30m', '24h', '7d', '2w', '1h30m'),
+    'now', 'today' or 'yesterday' (midnight)."""
     value = text.strip()
     lowered = value.lower()
     if lowered in ("today", "yesterday"):
@@ -17,10 +19,13 @@ def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
         return datetime.combine(day, datetime.min.time())
     if lowered == "now":
         return now.replace(microsecond=0)
-    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if lowered[-1:].isalpha() and lowered[:1].isdigit():  # 90s, 7d, 1h30m: the duration grammar
+        try:
+            return (now - parse_duration(lowered)).replace(microsecond=0)
+        except (ValueError, OverflowError):
+            raise UsageError(f"{option} {text!r} is not a date or a duration",
+                             hint="use e.g. 90s, 30m, 24h, 7d, 2w, 1h30m, 2025-09-12 or yesterday") from None
     try:
-        if len(lowered) > 1 and lowered[-1] in units and lowered[:-1].isdigit():
-            return (now - timedelta(**{units[lowered[-1]]: int(lowered[:-1])})).replace(microsecond=0)
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), datetime.min.time())
         moment = datetime.fromisoformat(value)
@@ -29,7 +34,7 @@ def parse_moment(text: str, option: str, *, now: datetime) -> datetime:
             moment = moment.astimezone().replace(tzinfo=None)
     except (ValueError, OverflowError):
         raise UsageError(f"{option} {text!r} is not a date or datetime",
-                         hint="use e.g. 2025-09-12, 2025-09-12T10:30, 7d or yesterday") from None
+                         hint="use e.g. 2025-09-12, 2025-09-12T10:30, 90s, 30m, 7d, 1h30m or yesterday") from None
     return moment
 
 

@@ -121,10 +121,11 @@ def test_csv_has_a_header_and_stable_columns(shop: str, cli) -> None:
 
 def test_text_is_the_seed_sentence_and_no_colour_when_piped(shop: str, cli) -> None:
     run = cli("scan", "price", "--db", shop)  # stdout is not a terminal here: text by default
+    # The seed's sentence, led by the severity and followed by the key to paste into `alerts ack`.
     assert run.stdout.splitlines()[0] == (
-        "Transaction ID 901: Customer Eva Green (ID: 5) purchased Mouse on September 12, 2025. "
+        "[CRITICAL] Transaction ID 901: Customer Eva Green (ID: 5) purchased Mouse on September 12, 2025. "
         "The product has an actual catalog price of ₹500.00 but was sold for ₹68.00, resulting in a "
-        "86.4% discount. This represents a CRITICAL price anomaly - significant revenue loss."
+        "86.4% discount. This represents a CRITICAL price anomaly - significant revenue loss. (key price:901:1)"
     )
     assert "\x1b[" not in run.stdout + run.stderr
 

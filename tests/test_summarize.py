@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -55,6 +56,11 @@ def lines_reply(make_line: Callable[[dict], str | None]) -> Callable[[dict], Rep
     return behaviour
 
 
+def sentences(stdout: str) -> list[str]:
+    """The text lines without their severity tag and key: the sentence the template or model wrote."""
+    return [re.sub(r"^\[[A-Z]+\] (.*) \(key [^ ]+\)$", r"\1", line) for line in stdout.splitlines()]
+
+
 def scan(cli, shop: str, server: ChatServer | None, *extra: str, env: dict | None = None):
     environment = {"ANOMALY_LLM_API_KEY": API_KEY, "ANOMALY_LLM_MODEL": "test-model", **(env or {})}
     if server is not None:
@@ -65,14 +71,14 @@ def scan(cli, shop: str, server: ChatServer | None, *extra: str, env: dict | Non
 @pytest.fixture
 def template_lines(cli, shop: str) -> list[str]:
     run = cli("scan", "price", "--db", shop, "--format", "text", "--summarize", "template")
-    return run.stdout.splitlines()
+    return sentences(run.stdout)
 
 
 def test_good_answer_is_used_with_names_restored_locally(cli, shop, chat, template_lines) -> None:
     server = chat(lines_reply(lambda e: "Alert: " + e["draft"]))
     run = scan(cli, shop, server)
     assert run.exit_code == 1
-    assert run.stdout.splitlines() == ["Alert: " + line for line in template_lines]
+    assert sentences(run.stdout) == ["Alert: " + line for line in template_lines]
     assert "Kevin Turner" in run.stdout  # put back on this machine
     assert "Person-" not in run.stdout
     assert server.headers[0]["authorization"] == f"Bearer {API_KEY}"
@@ -111,7 +117,7 @@ def test_bad_lines_are_replaced_by_the_template(cli, shop, chat, template_lines,
     server = chat(lines_reply(lambda e: (lambda line: line if line is None or not isinstance(line, str)
                                          else "Note: " + line)(make_line(e))))
     run = scan(cli, shop, server)
-    lines = run.stdout.splitlines()
+    lines = sentences(run.stdout)
     assert len(lines) == len(template_lines) == 10
     for ours, template in zip(lines, template_lines, strict=True):
         assert ours in (template, "Note: " + template)
@@ -124,7 +130,7 @@ def test_reordered_lines_are_matched_by_id(cli, shop, chat, template_lines) -> N
         return Reply(content=json.dumps({"lines": [{"id": e["id"], "line": "OK " + e["draft"]} for e in entries]}))
 
     run = scan(cli, shop, chat(behaviour))
-    assert run.stdout.splitlines() == ["OK " + line for line in template_lines]
+    assert sentences(run.stdout) == ["OK " + line for line in template_lines]
 
 
 def test_reordered_plain_lines_fail_the_check(cli, shop, chat, template_lines) -> None:
@@ -132,7 +138,7 @@ def test_reordered_plain_lines_fail_the_check(cli, shop, chat, template_lines) -
         return Reply(content="\n".join("OK " + e["draft"] for e in reversed(findings_of(request))))
 
     run = scan(cli, shop, chat(behaviour))
-    lines = run.stdout.splitlines()
+    lines = sentences(run.stdout)
     assert len(lines) == 10
     for ours, template in zip(lines, template_lines, strict=True):
         assert ours in (template, "OK " + template)
@@ -143,7 +149,7 @@ def test_reordered_plain_lines_fail_the_check(cli, shop, chat, template_lines) -
 def test_http_errors_fall_back_with_one_line_on_stderr(cli, shop, chat, template_lines, status, words) -> None:
     server = chat(lambda request: Reply(status=status, raw=json.dumps({"error": {"message": f"nope {API_KEY}"}})))
     run = scan(cli, shop, server)
-    assert run.stdout.splitlines() == template_lines
+    assert sentences(run.stdout) == template_lines
     assert run.exit_code == 1
     notes = [line for line in run.stderr.splitlines() if "llm:" in line]
     assert len(notes) == 1 and words in notes[0]
@@ -163,18 +169,18 @@ def test_rate_limit_then_success_uses_the_model(cli, shop, chat, template_lines)
         return lines_reply(lambda e: "Retried: " + e["draft"])(request)
 
     run = scan(cli, shop, chat(behaviour))
-    assert run.stdout.splitlines() == ["Retried: " + line for line in template_lines]
+    assert sentences(run.stdout) == ["Retried: " + line for line in template_lines]
 
 
 def test_malformed_reply_falls_back(cli, shop, chat, template_lines) -> None:
     run = scan(cli, shop, chat(lambda request: Reply(raw="{not json")))
-    assert run.stdout.splitlines() == template_lines
+    assert sentences(run.stdout) == template_lines
     assert "llm:" in run.stderr
 
 
 def test_garbage_content_falls_back(cli, shop, chat, template_lines) -> None:
     run = scan(cli, shop, chat(lambda request: Reply(content="I am sorry, I cannot help with that.")))
-    assert run.stdout.splitlines() == template_lines
+    assert sentences(run.stdout) == template_lines
 
 
 def test_server_that_never_answers_ends_within_the_timeout(cli, shop, chat, template_lines) -> None:
@@ -184,7 +190,7 @@ def test_server_that_never_answers_ends_within_the_timeout(cli, shop, chat, temp
               env={"ANOMALY_LLM_API_KEY": API_KEY, "ANOMALY_LLM_BASE_URL": server.base_url})
     elapsed = time.monotonic() - started
     assert elapsed < 1.5 + 2.0
-    assert run.stdout.splitlines() == template_lines
+    assert sentences(run.stdout) == template_lines
     assert run.exit_code == cli("scan", "price", "--db", shop, "--format", "text").exit_code
     assert "no answer within 1.5 s" in run.stderr
     assert len(server.requests) == 1  # a timeout ends the model's part of the run
@@ -193,7 +199,7 @@ def test_server_that_never_answers_ends_within_the_timeout(cli, shop, chat, temp
 def test_unreachable_endpoint_falls_back(cli, shop, template_lines) -> None:
     run = cli("scan", "price", "--db", shop, "--format", "text", "--llm-timeout", "3",
               env={"ANOMALY_LLM_API_KEY": API_KEY, "ANOMALY_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
-    assert run.stdout.splitlines() == template_lines
+    assert sentences(run.stdout) == template_lines
     assert "llm: cannot reach" in run.stderr
 
 
@@ -210,7 +216,7 @@ def test_findings_go_in_bounded_chunks_and_max_findings_caps_them(cli, shop, cha
     server = chat(lines_reply(lambda e: "M " + e["draft"]))
     run = scan(cli, shop, server, "--llm-max-findings", "7", env={"ANOMALY_LLM_CHUNK_SIZE": "3"})
     assert [len(findings_of(r)) for r in server.requests] == [3, 3, 1]
-    lines = run.stdout.splitlines()
+    lines = sentences(run.stdout)
     assert lines[:7] == ["M " + line for line in template_lines[:7]]
     assert lines[7:] == template_lines[7:]
 
@@ -254,7 +260,7 @@ def test_seed_and_openai_key_names_configure_the_model(cli, shop, chat) -> None:
         server = chat(lines_reply(lambda e: "K " + e["draft"]))
         run = cli("scan", "price", "--db", shop, "--format", "text",
                   env={name: "sk-seed-key", "ANOMALY_LLM_BASE_URL": server.base_url})
-        assert run.stdout.startswith("K ") and server.headers[0]["authorization"] == "Bearer sk-seed-key"
+        assert sentences(run.stdout)[0].startswith("K ") and server.headers[0]["authorization"] == "Bearer sk-seed-key"
 
 
 # --- the rules, without a server ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,15 +15,25 @@ from anomaly_cli.cli.apps import alerts_app, say
 from anomaly_cli.errors import UsageError
 
 STATE_OPTION = typer.Option("--state", metavar="URL", help="Alert state store; env ANOMALY_STATE.")
+DB_OPTION = typer.Option("--db", metavar="URL",
+                         help="Only the alerts of this audited database (alerts are kept per database).")
+
+
+class ListFormat(str, enum.Enum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
 
 
 @contextmanager
-def _open_state(state: str | None) -> Iterator[Any]:
+def _open_state(state: str | None, db: str | None = None) -> Iterator[Any]:
     from anomaly_cli.config import load_settings
-    from anomaly_cli.state import AlertStore, default_state_url
+    from anomaly_cli.db import parse_url
+    from anomaly_cli.state import AlertStore, default_state_url, scope_of
 
     settings = load_settings(flags={"state": state})
-    with AlertStore(settings["state"] or default_state_url(settings.environ)) as store:
+    scope = scope_of(parse_url(db)) if db else None
+    with AlertStore(settings["state"] or default_state_url(settings.environ), scope=scope) as store:
         yield store
 
 
@@ -32,25 +43,37 @@ def alerts_list(
     label: Annotated[Optional[str], typer.Option("--label", metavar="fraud|false_positive|unlabelled",
                                                  help="Only alerts with this label.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N alerts.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    fmt: Annotated[Optional[ListFormat], typer.Option(
+        "--format", "-f", case_sensitive=False, show_default="table",
+        help="table, json (one document with the alerts and label counts) or jsonl (one alert per line).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format jsonl.")] = False,
     state: Annotated[Optional[str], STATE_OPTION] = None,
+    db: Annotated[Optional[str], DB_OPTION] = None,
 ) -> None:
     """List remembered alerts, most recently seen first, with label counts per check."""
     from anomaly_cli.render.encode import dumps
 
-    with _open_state(state) as store:
+    if as_json and fmt not in (None, ListFormat.JSONL):
+        raise UsageError("--json is --format jsonl; give one of them")
+    fmt = ListFormat.JSONL if as_json else (fmt or ListFormat.TABLE)
+    with _open_state(state, db) as store:
         records = store.list(check=check, label=label, limit=limit)
         counts = store.label_counts(check)
-    if as_json:
+    if fmt is ListFormat.JSONL:
         for record in records:
             print(dumps(record.as_dict()))
+        return
+    if fmt is ListFormat.JSON:
+        print(dumps({"alerts": [r.as_dict() for r in records], "labels": counts}))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Key", "Check", "Severity", "Last seen", "Seen", "Notified", "Acked", "Label")
+    scoped = len({r.scope for r in records}) > 1  # several databases: say which row is whose
+    table = Table("Key", *(("Database",) if scoped else ()), "Check", "Severity", "Last seen", "Seen", "Notified",
+                  "Acked", "Label")
     for r in records:
-        table.add_row(r.key, r.check, str(r.severity), f"{r.last_seen:%Y-%m-%d %H:%M}", str(r.times_seen),
+        table.add_row(r.key, *((r.scope[:8] or "(old)",) if scoped else ()), r.check, str(r.severity), f"{r.last_seen:%Y-%m-%d %H:%M}", str(r.times_seen),
                       f"{r.last_notified:%Y-%m-%d %H:%M}" if r.last_notified else "",
                       "yes" if r.acked_at else "", r.label or "")
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -63,12 +86,13 @@ def alerts_list(
 
 @alerts_app.command("show")
 def alerts_show(key: Annotated[str, typer.Argument(help="The finding's key.")],
-                state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+                state: Annotated[Optional[str], STATE_OPTION] = None,
+                db: Annotated[Optional[str], DB_OPTION] = None) -> None:
     """Everything remembered about one alert, as JSON."""
     from anomaly_cli.render.encode import dumps
     from anomaly_cli.state import UnknownAlertError
 
-    with _open_state(state) as store:
+    with _open_state(state, db) as store:
         record = store.show(key)
     if record is None:
         raise UnknownAlertError(f"no alert with key {key!r}", hint="see 'anomaly alerts list'")
@@ -77,9 +101,10 @@ def alerts_show(key: Annotated[str, typer.Argument(help="The finding's key.")],
 
 @alerts_app.command("ack")
 def alerts_ack(key: Annotated[str, typer.Argument(help="The finding's key.")],
-               state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+               state: Annotated[Optional[str], STATE_OPTION] = None,
+               db: Annotated[Optional[str], DB_OPTION] = None) -> None:
     """Acknowledge an alert: --new-only stays quiet about it until its severity rises."""
-    with _open_state(state) as store:
+    with _open_state(state, db) as store:
         record = store.ack(key, datetime.now(timezone.utc))
     say(f"acknowledged {record.key} ({record.severity})")
 
@@ -91,11 +116,12 @@ def alerts_label(
     false_positive: Annotated[bool, typer.Option("--false-positive", help="Not a problem.")] = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the label.")] = False,
     state: Annotated[Optional[str], STATE_OPTION] = None,
+    db: Annotated[Optional[str], DB_OPTION] = None,
 ) -> None:
     """Label an alert --fraud or --false-positive; the labels give each check's precision in `alerts list`."""
     if fraud + false_positive + clear != 1:
         raise UsageError("give exactly one of --fraud, --false-positive or --clear")
     label = "fraud" if fraud else "false_positive" if false_positive else None
-    with _open_state(state) as store:
+    with _open_state(state, db) as store:
         record = store.label(key, label, datetime.now(timezone.utc))
     say(f"labelled {record.key} {record.label or '(none)'}")

@@ -28,7 +28,9 @@ app = typer.Typer(
     name=PROG,
     help="Find anomalies in a transaction database and report them to a person, a program or a pipeline.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     # Plain help: Rich-formatted help costs a tenth of a second of imports on every --help.
     rich_markup_mode=None,

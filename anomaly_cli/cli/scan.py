@@ -53,7 +53,8 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
     _opt("format", Optional[OutputFormat], "--format", "-f", key="format", case_sensitive=False,
          show_default="table on a terminal, else text, or by --output's suffix", help="Output format."),
     _opt("output", Optional[Path], "--output", "-o", metavar="FILE",
-         help="Write to FILE atomically instead of stdout."),
+         help="Write to FILE atomically instead of stdout ('-' is stdout); a .json, .jsonl, .csv or .txt "
+              "name chooses the format, a name contradicting --format is refused."),
     _opt("metrics", Optional[Path], "--metrics", metavar="FILE",
          help="Also write Prometheus metrics to FILE (node_exporter textfile collector), atomically."),
     _opt("fail_on", Optional[FailOn], "--fail-on", key="fail_on", case_sensitive=False, show_default="low",
@@ -62,12 +63,16 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
          help="Exit 1 also when a check could not judge anything (no data, too little history)."),
     _opt("limit", Optional[int], "--limit", min=1, metavar="N",
          help="Show at most N findings per check, the most severe first (all are still counted)."),
-    _opt("quiet", bool, "--quiet", "-q", help="No summary on stderr."),
+    _opt("wide", bool, "--wide", help="Table: add each finding's key (for 'anomaly alerts ack KEY')."),
+    _opt("set", Optional[list[str]], "--set", metavar="KEY=VALUE",
+         help="Any config key, e.g. --set price.below=0.5 (repeatable; beats env and file)."),
+    _opt("quiet", bool, "--quiet", "-q", help="No summary or status line on stderr."),
     _opt("debug", bool, "--debug", help="Show tracebacks of errors."),
     _opt("new_only", bool, "--new-only", rich_help_panel=ALERTS_PANEL,
          help="Emit only findings not reported within --cooldown, or whose severity went up."),
     _opt("cooldown", Optional[str], "--cooldown", key="cooldown", metavar="DURATION",
-         rich_help_panel=ALERTS_PANEL, show_default="4h", help="How long a reported finding stays quiet: 30m, 4h, 1d."),
+         rich_help_panel=ALERTS_PANEL, show_default="4h",
+         help="With --new-only: how long a reported finding stays quiet: 90s, 30m, 4h, 1d, 1h30m."),
     _opt("state", Optional[str], "--state", key="state", metavar="URL", rich_help_panel=ALERTS_PANEL,
          show_default="a SQLite file in ~/.local/state/anomaly",
          help="Where alert state lives (never the audited database); env ANOMALY_STATE."),
@@ -85,13 +90,21 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
          rich_help_panel=LLM_PANEL,
          help="API key; prefer env ANOMALY_LLM_API_KEY (command lines are visible to other users)."),
     _opt("llm_timeout", Optional[str], "--llm-timeout", key="llm.timeout", metavar="SECONDS",
-         rich_help_panel=LLM_PANEL, show_default="30", help="Deadline of each model request."),
+         rich_help_panel=LLM_PANEL, show_default="30", help="Deadline of each model request, in seconds (or 2m)."),
     _opt("llm_max_findings", Optional[str], "--llm-max-findings", key="llm.max_findings", metavar="N",
          rich_help_panel=LLM_PANEL, show_default="100",
          help="Send at most N findings to the model; the rest get template lines."),
     _opt("llm_send_personal_data", bool, "--llm-send-personal-data", key="llm.send_personal_data",
          rich_help_panel=LLM_PANEL,
          help="Send customer names, e-mails and phones to the model (self-hosted models only)."),
+)
+
+
+# `scan all` only: which checks run.
+SELECTION_OPTIONS: tuple[CommonOption, ...] = (
+    _opt("checks", Optional[str], "--checks", metavar="NAMES",
+         help="Run only these checks, comma-separated (e.g. price,sales); their tables must exist."),
+    _opt("skip", Optional[str], "--skip", metavar="NAMES", help="Leave these checks out, comma-separated."),
 )
 
 
@@ -118,7 +131,7 @@ def settings_flags(options: tuple[CommonOption, ...], given: dict[str, Any]) -> 
 
 def _build_scan_command(checks: list[type[Check]], doc: str, *, every: bool = False) -> Callable[..., None]:
     """A Typer command for `checks`: the common options plus, for one check, its thresholds."""
-    options = COMMON_OPTIONS
+    options = COMMON_OPTIONS + (SELECTION_OPTIONS if every else ())
     if len(checks) == 1:
         options += tuple(_check_option(checks[0], p) for p in checks[0].params)
 
@@ -150,20 +163,28 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     from anomaly_cli.state import default_state_url
     from anomaly_cli.timewindow import parse_window
 
-    settings = load_settings(flags=settings_flags(options, given), config_path=given.get("config"))
+    flags = {**set_values(given.get("set") or ()),
+             **{k: v for k, v in settings_flags(options, given).items() if v is not None}}
+    settings = load_settings(flags=flags, config_path=given.get("config"))
     if not given.get("quiet"):
         for warning in settings.warnings:
             say(warning)
     now = datetime.now()
     window = parse_window(given.get("since"), given.get("until"), now=now)
-    path: Path | None = given.get("output")
-    fmt = settings["format"] or _default_format(path)
+    required = False
+    if every:
+        checks, required = select_checks(checks, given.get("checks"), given.get("skip"))
+    path = output_path(given.get("output"))
+    fmt = output_format(given.get("format"), settings["format"], path)
     if given.get("new_only") and given.get("limit") is not None:
         raise UsageError("--limit cannot be combined with --new-only",
                          hint="findings past the limit would be marked as reported without being shown")
+    if given.get("cooldown") is not None and not given.get("new_only"):
+        raise UsageError("--cooldown applies only with --new-only", hint="add --new-only, or leave --cooldown out")
     terminal = path is None and stdout_is_terminal()
-    output = Output(fmt, path=path, options=RenderOptions(color=terminal, currency=settings["currency"],
-                                                          fail_on=settings["fail_on"]))
+    color = use_color(terminal)
+    output = Output(fmt, path=path, options=RenderOptions(color=color, currency=settings["currency"],
+                                                          fail_on=settings["fail_on"], wide=bool(given.get("wide"))))
     metrics: Path | None = given.get("metrics")
     if metrics is not None:
         from anomaly_cli.metrics import check_destination
@@ -173,9 +194,18 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     if given.get("new_only"):
         alerts = AlertOptions(state_url=settings["state"] or default_state_url(settings.environ),
                               cooldown=settings["cooldown"])
+    status = None
+    if not given.get("quiet") and sys.stderr is not None and sys.stderr.isatty():
+        from anomaly_cli.cli.progress import StatusLine
+
+        status = StatusLine(color=use_color(True))
     request = build_request(settings, checks, window, outputs=(output,), limit=given.get("limit"),
-                            alerts=alerts, skip_unavailable=every, now=now)
-    report = run_scan(request)
+                            alerts=alerts, skip_unavailable=every and not required, now=now, progress=status)
+    try:
+        report = run_scan(request)
+    finally:
+        if status is not None:
+            status.stop()
     if metrics is not None:
         from anomaly_cli.metrics import write_metrics
 
@@ -188,6 +218,90 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
         for outcome in report.results:
             say(summary_line(outcome) + (f"; written to {path}" if path else ""))
     return report.exit_code
+
+
+def set_values(pairs: Any) -> dict[str, str]:
+    """--set KEY=VALUE pairs as settings (the keys are checked with the rest of the settings)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {pair!r} is not KEY=VALUE", hint="e.g. --set price.below=0.5")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def select_checks(names: list[str], only: str | None, skip: str | None) -> tuple[list[str], bool]:
+    """`scan all --checks a,b --skip c`: the checks to run, and whether they were named (then
+    their tables must exist, where plain `scan all` skips a check whose tables are missing)."""
+    def parse(option: str, text: str) -> list[str]:
+        chosen = [n.strip().lower() for n in text.split(",") if n.strip()]
+        for name in chosen:
+            if name not in names:
+                import difflib
+
+                close = difflib.get_close_matches(name, names, n=1)
+                raise UsageError(f"{option}: unknown check {name!r}",
+                                 hint=f"did you mean {close[0]!r}?" if close else "one of " + ", ".join(names))
+        if not chosen:
+            raise UsageError(f"{option} names no check", hint="one of " + ", ".join(names))
+        return chosen
+
+    selected = parse("--checks", only) if only is not None else list(names)
+    if skip is not None:
+        left_out = set(parse("--skip", skip))
+        selected = [n for n in selected if n not in left_out]
+    if not selected:
+        raise UsageError("--checks and --skip leave no check to run")
+    return [n for n in names if n in selected], only is not None
+
+
+# Suffixes of formats this tool does not write: refused rather than silently written as text.
+FOREIGN_SUFFIXES = ("html", "htm", "xml", "sarif", "parquet", "xlsx", "xls", "md", "pdf", "yaml", "yml", "tsv")
+
+
+def output_path(path: Path | None) -> Path | None:
+    """--output: None for stdout ('-', /dev/stdout), else the file."""
+    if path is None or str(path) in ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
+        return None
+    return path
+
+
+def output_format(given: OutputFormat | None, configured: OutputFormat | None, path: Path | None) -> OutputFormat:
+    """The format: --format if given, else the --output suffix's, else the configured one (env,
+    file), else table on a terminal and text otherwise. A suffix that names another format than
+    --format, or one this tool does not write, is refused: `-o out.csv -f json` and
+    `-o report.html` would otherwise write what the name denies."""
+    suffix = path.suffix.lower().lstrip(".") if path is not None else ""
+    named = OutputFormat.for_path(str(path)) if path is not None else None
+    if named is None and suffix in FOREIGN_SUFFIXES:
+        raise UsageError(f"--output {path}: anomaly does not write .{suffix} files",
+                         hint="use .json, .jsonl, .csv or .txt, or give --format")
+    if given is not None and named is not None and given is not named \
+            and not (named is OutputFormat.TEXT and given in (OutputFormat.TABLE, OutputFormat.TEXT)):
+        raise UsageError(f"--output {path} names {named.value} but --format is {given.value}",
+                         hint=f"drop --format, or name the file .{given.value}")
+    if given is not None:
+        return OutputFormat(given)
+    if named is not None:
+        return named
+    if configured is not None:
+        return OutputFormat(configured)
+    if path is not None:
+        return OutputFormat.TEXT
+    return OutputFormat.TABLE if stdout_is_terminal() else OutputFormat.TEXT
+
+
+def use_color(terminal: bool) -> bool:
+    """Colour on a terminal; NO_COLOR (any value) turns it off, FORCE_COLOR turns it on anywhere
+    (no-color.org, force-color.org). NO_COLOR wins when both are set."""
+    import os
+
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return terminal
 
 
 def summary_line(outcome: Any) -> str:
@@ -204,11 +318,16 @@ def summary_line(outcome: Any) -> str:
     return line
 
 
-def _default_format(output: Path | None) -> OutputFormat:
-    """table on a terminal, text otherwise; a file's suffix (.json, .csv, ...) decides for it."""
-    if output is not None:
-        return OutputFormat.for_path(str(output)) or OutputFormat.TEXT
-    return OutputFormat.TABLE if stdout_is_terminal() else OutputFormat.TEXT
+EXIT_CODES = ("Exit codes: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; "
+              "2 usage or configuration error; 3 the audit could not be completed.")
+
+
+def epilog(name: str) -> str:
+    """Exit codes and two examples, under every scan command's options (\\b keeps the lines)."""
+    extra = " --checks price,sales --set price.below=0.5" if name == "all" else ""
+    return (f"{EXIT_CODES}\n\n\b\nExamples:\n"
+            f"  anomaly scan {name} --db shop.db --since 7d{extra}\n"
+            f"  anomaly scan {name} --db \"$SHOP_DB\" --since 1d -o {name}.json --fail-on high --quiet")
 
 
 # A plugin that cannot load (or takes a taken name) is reported by the CLI's error boundary,
@@ -225,9 +344,12 @@ def _register_scan_commands() -> None:
         REGISTRY_ERRORS.append(exc)
         return
     for name, cls in checks.items():
-        scan_app.command(name=name, help=help_text(cls.__doc__ or name))(
+        scan_app.command(name=name, help=help_text(cls.__doc__ or name), epilog=epilog(name))(
             _build_scan_command([cls], cls.__doc__ or name))
-    scan_app.command(name="all", help="Run every check on one connection; the exit code is the worst.")(
+    scan_app.command(name="all", epilog=epilog("all"),
+                     help="Run every check on one connection; the exit code is the worst. A check whose "
+                          "tables the database lacks is skipped with a note (a monitoring-only database "
+                          "runs rates and checkout).")(
         _build_scan_command(list(checks.values()), "Run every check.", every=True))
 
 

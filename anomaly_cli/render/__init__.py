@@ -47,6 +47,7 @@ class RenderOptions:
     color: bool = False  # ANSI styles (a terminal)
     currency: str = ""
     messages: bool = False  # the table adds each finding's line (when a model wrote them)
+    wide: bool = False  # the table adds each finding's key (--wide)
     width: int | None = None  # the table's width; None: the terminal's, or 160 off a terminal
     fail_on: FailOn = FailOn.LOW  # junit and github report the findings at or above it
 

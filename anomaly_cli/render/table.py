@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -57,6 +58,14 @@ def counts_line(outcome: CheckOutcome, currency: str) -> str:
     return " · ".join(parts)
 
 
+def _width(color: bool) -> int | None:
+    """A terminal's own width (Rich reads COLUMNS, then the tty); off a terminal COLUMNS or 160."""
+    if color:
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 160
+
+
 class Writer(BaseSink):
     """Rows are collected per check (a Rich table is laid out once it is complete)."""
 
@@ -65,9 +74,8 @@ class Writer(BaseSink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         color = self.options.color
-        width = self.options.width or (None if color else 160)
         self.console = Console(file=self.stream, force_terminal=color, no_color=not color, highlight=False,
-                               width=width, soft_wrap=False)
+                               width=self.options.width or _width(color), soft_wrap=False)
 
     def check_begin(self, check: CheckInfo) -> None:
         self.check = check
@@ -76,6 +84,9 @@ class Writer(BaseSink):
         self.table.add_column("Severity", footer="Total" if check.totals else "", no_wrap=True, min_width=8)
         for column in check.columns:
             self.table.add_column(column.header, justify=column.justify, overflow="fold")
+        if self.options.wide:
+            # Never folded: the one cell a person copies into `anomaly alerts ack KEY`.
+            self.table.add_column("Key", no_wrap=True, overflow="ignore")
         if self.options.messages:
             self.table.add_column("Message", overflow="fold", ratio=1, min_width=40)
         self.rows = 0
@@ -85,6 +96,7 @@ class Writer(BaseSink):
         self.table.add_row(
             Text(str(finding.severity), style=STYLES[finding.severity] if color else ""),
             *(cell(finding.fields.get(c.field)) for c in self.check.columns),
+            *((printable(finding.key),) if self.options.wide else ()),
             *((printable(finding.message),) if self.options.messages else ()),
         )
         self.rows += 1

@@ -1,4 +1,10 @@
-"""--format text: one plain-English line per finding, in finding order (what cron mail gets)."""
+"""--format text: one plain-English line per finding, in finding order (what cron mail gets).
+
+Each line leads with the severity in capitals, so a critical card-testing burst does not read
+like a medium one, and ends with the finding's key, for `anomaly alerts ack KEY`:
+
+    [CRITICAL] Transaction ID 901: Customer ... significant revenue loss. (key price:901:1)
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,16 @@ from anomaly_cli.render import BaseSink
 from anomaly_cli.render.encode import printable
 
 
+def text_line(finding: Finding) -> str:
+    """`[SEVERITY] <the sentence> (key <key>)`; the sentence is the template's or the model's."""
+    return f"[{finding.severity.name}] {printable(finding.message)} (key {printable(finding.key)})"
+
+
 class Writer(BaseSink):
     for_people = True
 
     def finding(self, finding: Finding) -> None:
-        self.stream.write(printable(finding.message) + "\n")
+        self.stream.write(text_line(finding) + "\n")
 
     def check_end(self, outcome: CheckOutcome) -> None:
         if outcome.brief is not None:
