@@ -26,7 +26,11 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     """
     if path.is_dir():
         raise UsageError(f"--output {path} is a directory")
-    if path.is_symlink():
+    # A device or a pipe, possibly behind a link (/dev/stdout -> /proc/self/fd/1 -> pipe:[123],
+    # which resolves to no path at all): nothing to replace, write straight to it.
+    if path.exists() and not path.is_file():
+        pass
+    elif path.is_symlink():
         path = path.resolve()  # replace the file the link points to, not the link
     if path.exists() and not path.is_file():
         # A device or a pipe (/dev/null, /dev/stdout): nothing to replace, write straight to it.

@@ -18,15 +18,17 @@ class StatusLine:
 
         self.console = Console(file=sys.stderr, force_terminal=True, no_color=not color, highlight=False)
         self.status: Any = None
+        self.check = ""
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "connect":
             self.show(f"connecting to {info['database']}")
         elif event == "check":
-            self.show(f"{info['name']} ({info['index']}/{info['total']}): running")
+            self.check = f"{info['name']} ({info['index']}/{info['total']})"
+            self.show(f"{self.check}: running")
         elif event == "findings":
             count = info["count"]
-            self.show(f"{info['name']}: {count} finding{'s' if count != 1 else ''} so far")
+            self.show(f"{self.check}: running, {count} finding{'s' if count != 1 else ''} so far")
         elif event == "check_done":
             self.stop()
 
