@@ -18,6 +18,10 @@ from anomaly_cli.seed_schema import TABLES
 from anomaly_cli.summarize_mode import SummarizeMode
 
 DEFAULT_CONFIG_FILE = "anomaly.toml"
+PYPROJECT = "pyproject.toml"
+APP_NAME = "anomaly"
+# Keys whose values never appear in full: `config show` masks them.
+SECRET_KEYS = ("llm.api_key",)
 
 # The seed schema: logical table -> logical columns. Every name is a config key
 # `schema.<table>.table` / `schema.<table>.<column>` whose default is the logical name.
@@ -187,11 +191,18 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
+    """The keys of a TOML file; of a pyproject.toml, those of its [tool.anomaly] table."""
     text = _read_text(path, "config file")
     try:
-        return _flatten(tomllib.loads(text))
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    if path.name == PYPROJECT:
+        section = document.get("tool", {}).get("anomaly", {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"[tool.anomaly] in {path} is not a table")
+        return _flatten(section)
+    return _flatten(document)
 
 
 def read_environment(cwd: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -238,6 +249,50 @@ def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
     return url.render_as_string(hide_password=False)
 
 
+def declared_params(check_params: Mapping[str, Iterable[Param]] | None = None) -> dict[str, Param]:
+    """Every key a setting can have: general, schema, and each check's thresholds (default: all
+    registered checks)."""
+    if check_params is None:
+        from anomaly_cli.checks import registry
+
+        check_params = {name: cls.params for name, cls in registry().items()}
+    declared: dict[str, Param] = dict(_general_params() + _schema_params())
+    for check, params in check_params.items():
+        for param in params:
+            declared[f"{check}.{param.name}"] = param
+    return declared
+
+
+def user_config_file(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user file: anomaly.toml in the platform's config directory (~/.config/anomaly on
+    Linux, honouring XDG_CONFIG_HOME)."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):  # read from `env`, so that tests and callers can point it elsewhere
+        return Path(xdg) / APP_NAME / DEFAULT_CONFIG_FILE
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME)) / DEFAULT_CONFIG_FILE
+
+
+def discover_config(cwd: Path, env: Mapping[str, str]) -> Path | None:
+    """The first of ./anomaly.toml, ./pyproject.toml with a [tool.anomaly] table, and the user's
+    config file; None when there is none (built-in defaults)."""
+    local = cwd / DEFAULT_CONFIG_FILE
+    if local.is_file():
+        return local
+    pyproject = cwd / PYPROJECT
+    if pyproject.is_file():
+        try:
+            with pyproject.open("rb") as fh:
+                if isinstance(tomllib.load(fh).get("tool", {}).get("anomaly"), dict):
+                    return pyproject
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass  # someone else's pyproject.toml: not ours to complain about
+    user = user_config_file(env)
+    return user if user.is_file() else None
+
+
 def _unknown_key(key: str, where: str, declared: Mapping[str, Param]) -> None:
     import difflib
 
@@ -264,19 +319,12 @@ def load_settings(
     cwd = cwd or Path.cwd()
     env, warnings = read_environment(cwd, os.environ if environ is None else environ)
 
-    if check_params is None:
-        from anomaly_cli.checks import registry
-
-        check_params = {name: cls.params for name, cls in registry().items()}
-    declared: dict[str, Param] = dict(_general_params() + _schema_params())
-    for check, params in check_params.items():
-        for param in params:
-            declared[f"{check}.{param.name}"] = param
+    declared = declared_params(check_params)
 
     if config_path is None and env.get("ANOMALY_CONFIG"):
         config_path = Path(env["ANOMALY_CONFIG"])
-    if config_path is None and (cwd / DEFAULT_CONFIG_FILE).is_file():
-        config_path = cwd / DEFAULT_CONFIG_FILE
+    if config_path is None:
+        config_path = discover_config(cwd, env)
     for key, value in flags.items():
         if value is not None and key not in declared:
             _unknown_key(key, "--set", declared)
@@ -291,7 +339,7 @@ def load_settings(
         candidates = (
             (flags.get(key), "the command line"),
             (env.get(env_name(key)), env_name(key)),
-            (file_values.get(key), f"{key} in {config_path}"),
+            (file_values.get(key), str(config_path)),
         )
         raw, origin = next(((v, o) for v, o in candidates if v is not None), (param.default, "default"))
         if raw is not None and origin != "default":

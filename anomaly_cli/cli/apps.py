@@ -42,10 +42,13 @@ load_app = typer.Typer(help="Load monitoring files (per-minute status counts, ho
                             "the database given with --db (writes, only when asked).", no_args_is_help=True)
 alerts_app = typer.Typer(help="The alert state behind --new-only: list, show, acknowledge and label alerts.",
                          no_args_is_help=True)
+config_app = typer.Typer(help="Show the resolved settings and where each came from; write a starter file.",
+                         no_args_is_help=True)
 app.add_typer(scan_app, name="scan")
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:
