@@ -28,16 +28,39 @@ def demo_rows(data: DemoData) -> dict[str, list[dict]]:
     }
 
 
-def init_database(url: URL, settings: Settings, *, demo_data: bool, now: datetime) -> dict[str, int]:
-    """Create the schema under the configured names, and load the demo data if asked; one transaction."""
-    from anomaly_cli import db, schema
+class AlreadyInitialised(UsageError):
+    """`db init` on a database that has the tables already (exit 0 with --if-not-exists)."""
 
-    with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
-        with conn.begin():
-            schema.create(conn, settings.schema)
-            if not demo_data:
-                return {}
-            return schema.load_rows(conn, settings.schema, demo_rows(generate(demo_end(now))))
+
+def init_database(url: URL, settings: Settings, *, demo_data: bool, now: datetime, if_not_exists: bool = False,
+                  monitoring: bool = False) -> tuple[list[str], dict[str, int]]:
+    """Create the schema under the configured names (and the monitoring tables if asked), and
+    load the demo data if asked; one transaction. Returns (tables created, rows loaded per table).
+
+    Tables that exist already are an AlreadyInitialised error, unless `if_not_exists`: then only
+    the missing ones are created, and demo data is loaded only into a schema created just now.
+    """
+    import sqlalchemy as sa
+
+    from anomaly_cli import db, loaders, schema
+
+    wanted = list(schema.metadata(settings.schema).sorted_tables)
+    if monitoring:
+        wanted += [loaders.counts_table(settings.schema), loaders.checkout_table(settings.schema)]
+    with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn, conn.begin():
+        inspector = sa.inspect(conn)
+        present = [t.name for t in wanted if inspector.has_table(t.name, schema=settings.schema.db_schema)]
+        if present and not if_not_exists:
+            raise AlreadyInitialised(f"already initialised: {', '.join(present)} exist{'s' if len(present) == 1 else ''}"
+                                     f" in {db.mask_url(url)}",
+                                     hint="pass --if-not-exists to create only what is missing")
+        created = [t.name for t in wanted if t.name not in present]
+        for tbl in wanted:
+            if tbl.name not in present:
+                tbl.create(conn)
+        if not demo_data or present:
+            return created, {}
+        return created, schema.load_rows(conn, settings.schema, demo_rows(generate(demo_end(now))))
 
 
 def cloudwalk_dir() -> Path | None:

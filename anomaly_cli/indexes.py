@@ -117,6 +117,33 @@ def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Che
     return executed
 
 
+def index_status(conn: Connection, schema: SchemaMap, checks: Iterable[type[Check]]) -> list[tuple[str, str]]:
+    """(CREATE INDEX statement, "present" | "missing" | "no table") for every declared index, read-only.
+
+    "present" as in apply_indexes: an existing index or primary key starting with the same columns.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.schema import CreateIndex
+
+    inspector = sa.inspect(conn)
+    guard = supports_if_not_exists(conn.dialect)
+    cache: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
+    out = []
+    for ix in indexes(schema, checks):
+        tbl = ix.table
+        assert tbl is not None
+        place = (tbl.schema, tbl.name)
+        if place not in cache:
+            cache[place] = (_leading_columns(inspector, tbl.name, tbl.schema)
+                            if inspector.has_table(tbl.name, schema=tbl.schema) else None)
+        have = cache[place]
+        columns = tuple(c.name for c in ix.columns)
+        state = "no table" if have is None else \
+            "present" if any(cols[:len(columns)] == columns for cols in have) else "missing"
+        out.append((str(CreateIndex(ix, if_not_exists=guard).compile(dialect=conn.dialect)).strip(), state))
+    return out
+
+
 def _leading_columns(inspector: Any, table: str, db_schema: str | None) -> list[tuple[str, ...]]:
     """The column lists of a table's indexes and primary key (expression indexes left out)."""
     found = [tuple(index["column_names"]) for index in inspector.get_indexes(table, schema=db_schema)

@@ -20,17 +20,30 @@ def db_init(
     db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database URL; env ANOMALY_DB_URL.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file.")] = None,
     demo_data: Annotated[bool, typer.Option("--demo-data", help="Also load the demo data set (ending now).")] = False,
+    monitoring: Annotated[bool, typer.Option(
+        "--monitoring", help="Also create the monitoring tables (status_counts, checkout) for scan rates/checkout.")]
+    = False,
+    if_not_exists: Annotated[bool, typer.Option(
+        "--if-not-exists", help="Create only the missing tables; an initialised database is not an error.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    """Create the seed schema (under the configured names) in the database; optionally load demo data."""
+    """Create the seed schema (under the configured names) in the database; optionally load demo data.
+
+    A database that has the tables already is refused ("already initialised", exit 2) unless
+    --if-not-exists is given (then exit 0, creating only what is missing).
+    """
     from anomaly_cli.db import mask_url
     from anomaly_cli.demo import init_database
 
     settings = _plain_settings(db, config)
     url = settings.database_url()
-    loaded = init_database(url, settings, demo_data=demo_data, now=datetime.now())
+    created, loaded = init_database(url, settings, demo_data=demo_data, now=datetime.now(),
+                                    if_not_exists=if_not_exists, monitoring=monitoring)
+    if not created:
+        say(f"already initialised: {mask_url(url)} has every table")
+        return
     summary = ", ".join(f"{n} {t}" for t, n in loaded.items()) if loaded else "no rows"
-    say(f"created the schema in {mask_url(url)}; loaded {summary}")
+    say(f"created {', '.join(created)} in {mask_url(url)}; loaded {summary}")
 
 
 @db_app.command("indexes")
@@ -44,15 +57,26 @@ def db_indexes(
 ) -> None:
     """Print the CREATE INDEX statements that make the checks fast on the configured schema.
 
-    Nothing is executed unless --apply is given; then only the indexes the database lacks are
-    created (an existing index starting with the same columns counts).
+    With --db, each is marked: the missing ones are printed as statements (pipe them to your
+    SQL client), those present (an existing index starting with the same columns counts) and
+    those on a table the database lacks as comments. Nothing is executed unless --apply is
+    given; then only the missing indexes are created.
     """
     from anomaly_cli.db import connect, parse_url
-    from anomaly_cli.indexes import apply_indexes, index_statements
+    from anomaly_cli.indexes import apply_indexes, index_statements, index_status
 
     settings = _plain_settings(db, config)
     checks = list(registry().values())
     url = parse_url(settings["db.url"]) if settings["db.url"] else None
+    if not apply and url is not None:
+        with connect(url, connect_timeout=settings["db.connect_timeout"]) as conn:
+            status = index_status(conn, settings.schema, checks)
+        for statement, state in status:
+            print(f"{statement};" if state == "missing" else f"-- {state}: {statement};")
+        tally = {s: sum(1 for _, st in status if st == s) for s in ("present", "missing", "no table")}
+        say(f"indexes: {tally['present']} present, {tally['missing']} missing"
+            + (f", {tally['no table']} on tables the database lacks" if tally["no table"] else ""))
+        return
     if not apply:
         name = url.get_backend_name() if url is not None else (dialect or "sqlite")
         if name not in ("sqlite", "mysql", "mariadb", "postgresql"):
