@@ -34,6 +34,10 @@ class SchemaError(DatabaseError):
     """A mapped table or column does not exist in the audited database."""
 
 
+class DataError(AnomalyError):
+    """An input file's data cannot be used (a bad row of a file to load): exit 3, with file:line."""
+
+
 class OutputError(AnomalyError):
     """The output file cannot be written."""
 

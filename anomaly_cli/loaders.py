@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from anomaly_cli.errors import UsageError
+from anomaly_cli.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -63,15 +63,34 @@ class CheckoutFile:
 class LoadReport:
     read: int  # data rows in the file
     loaded: int  # rows inserted (after duplicates were merged)
-    rejected: int  # bad rows (a load with any is refused, so this is 0 after a load)
+    rejected: int  # bad rows left out (only with skip_bad_rows: otherwise a file with any loads nothing)
     replaced: int = 0  # rows already in the table for the same times, deleted first
 
 # --- reading ----------------------------------------------------------------------------------
 
+STDIN = Path("-")
+
+
+def _open_text(path: Path) -> Any:
+    """The file (or stdin for '-') as text, gunzipped when it starts with gzip's magic bytes."""
+    import gzip
+    import io
+    import sys
+
+    raw: Any = sys.stdin.buffer if path == STDIN else path.open("rb")
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        raw = gzip.GzipFile(fileobj=raw)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of every non-blank CSV row; unreadable files become UsageError."""
+    import gzip
+
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with _open_text(path) as fh:
             reader = csv.reader(fh)
             for fields in reader:
                 if fields and any(f.strip() for f in fields):
@@ -84,13 +103,23 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise UsageError(f"{path}: permission denied") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a UTF-8 text file") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise UsageError(f"{path}: not a readable gzip file") from None
     except csv.Error as exc:
         raise UsageError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _header(path: Path, rows: Iterator[tuple[int, list[str]]], wanted: dict[str, tuple[str, ...]],
-            expected: str) -> tuple[int, dict[str, int], int]:
-    """(line, logical name -> field index, field count) of the header row."""
+            expected: str, renamed: dict[str, str] | None = None) -> tuple[int, dict[str, int], int]:
+    """(line, logical name -> field index, field count) of the header row; `renamed` maps a
+    logical name to the file's own column name (--columns time=minute)."""
+    renamed = renamed or {}
+    unknown = [name for name in renamed if name not in wanted]
+    if unknown:
+        raise UsageError(f"--columns: {unknown[0]!r} is not a column of this file kind",
+                         hint="map " + ", ".join(wanted) + ", e.g. --columns time=minute")
+    wanted = {logical: (renamed[logical].strip().lower(),) if logical in renamed else aliases
+              for logical, aliases in wanted.items()}
     try:
         line, fields = next(rows)
     except StopIteration:
@@ -101,7 +130,8 @@ def _header(path: Path, rows: Iterator[tuple[int, list[str]]], wanted: dict[str,
         found = [i for i, name in enumerate(names) if name in aliases]
         if len(found) != 1:
             raise UsageError(f"{path}: line {line}: header {','.join(fields)!r} does not name the columns "
-                             f"{expected}", hint="give the header row the file's column names")
+                             f"{expected}", hint="give the header row the file's column names, or map them "
+                                                 "with --columns time=minute,...")
         index[logical] = found[0]
     return line, index, len(fields)
 
@@ -149,14 +179,15 @@ def _amount(text: str, name: str) -> float:
 
 
 def _parse_rows(path: Path, wanted: dict[str, tuple[str, ...]], expected: str,
-                parse: Callable[[dict[str, str]], T]) -> tuple[int, list[tuple[int, T]], list[Rejected]]:
+                parse: Callable[[dict[str, str]], T], renamed: dict[str, str] | None = None
+                ) -> tuple[int, list[tuple[int, T]], list[Rejected]]:
     """parse(fields by logical name) for every data row: (rows read, [(line, value)], bad rows).
 
     A row of the wrong width, or one whose parse raises ValueError, is collected as rejected
     with its line number, so that a caller can report them all.
     """
     rows = _rows(path)
-    _, index, width = _header(path, rows, wanted, expected)
+    _, index, width = _header(path, rows, wanted, expected, renamed)
     read, parsed, rejected = 0, [], []
     for line, fields in rows:
         read += 1
@@ -170,7 +201,7 @@ def _parse_rows(path: Path, wanted: dict[str, tuple[str, ...]], expected: str,
     return read, parsed, rejected
 
 
-def parse_counts(path: Path, *, day: date | None) -> CountsFile:
+def parse_counts(path: Path, *, day: date | None, columns: dict[str, str] | None = None) -> CountsFile:
     """Read a per-minute status-count file: `time,status,count` (or `f0_` for the count).
 
     time is 'HHh MM' on `day` (required for such times) or an ISO timestamp (`day` is then
@@ -189,14 +220,15 @@ def parse_counts(path: Path, *, day: date | None) -> CountsFile:
 
     path = Path(path)
     read, parsed, rejected = _parse_rows(
-        path, {"time": TIME_COLUMNS, "status": ("status",), "count": COUNT_COLUMNS}, "time,status,count", row)
+        path, {"time": TIME_COLUMNS, "status": ("status",), "count": COUNT_COLUMNS}, "time,status,count", row,
+        columns)
     merged: dict[tuple[datetime, str], int] = {}
     for _, (ts, status, count) in parsed:
         merged[(ts, status)] = merged.get((ts, status), 0) + count
     return CountsFile(path, read, [(ts, status, n) for (ts, status), n in sorted(merged.items())], rejected)
 
 
-def parse_checkout(path: Path, *, day: date | None) -> CheckoutFile:
+def parse_checkout(path: Path, *, day: date | None, columns: dict[str, str] | None = None) -> CheckoutFile:
     """Read an hourly checkout file: `time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month`.
 
     time is 'HHh' on `day` (required for such times) or an ISO timestamp. Values are
@@ -208,7 +240,8 @@ def parse_checkout(path: Path, *, day: date | None) -> CheckoutFile:
 
     path = Path(path)
     read, parsed, rejected = _parse_rows(
-        path, {"time": TIME_COLUMNS} | {c: (c,) for c in CHECKOUT_COLUMNS}, "time," + ",".join(CHECKOUT_COLUMNS), row)
+        path, {"time": TIME_COLUMNS} | {c: (c,) for c in CHECKOUT_COLUMNS}, "time," + ",".join(CHECKOUT_COLUMNS), row,
+        columns)
     seen: dict[datetime, int] = {}
     out = []
     for line, (text, values) in parsed:
@@ -225,11 +258,12 @@ def parse_checkout(path: Path, *, day: date | None) -> CheckoutFile:
 # --- loading ----------------------------------------------------------------------------------
 
 def _refuse_bad_rows(path: Path, rejected: Sequence[Rejected]) -> None:
+    """A bad data row is a data error (exit 3) naming file:line; nothing is loaded."""
     if rejected:
         first = rejected[0]
         more = f"{len(rejected)} bad rows" if len(rejected) > 1 else "1 bad row"
-        raise UsageError(f"{path}: line {first.line}: {first.reason}",
-                         hint=f"{more} in the file; nothing was loaded")
+        raise DataError(f"{'<stdin>' if path == STDIN else path}:{first.line}: {first.reason}",
+                        hint=f"{more} in the file; nothing was loaded (--skip-bad-rows loads the others)")
 
 
 def _mapped_table(schema: SchemaMap, key: str, *columns: Any) -> sa.Table:
@@ -283,7 +317,7 @@ def _replace(conn: Connection, schema: SchemaMap, key: str, created: sa.Table,
     return max(deleted, 0), len(rows)
 
 
-def load_counts(conn: Connection, schema: SchemaMap, parsed: CountsFile) -> LoadReport:
+def load_counts(conn: Connection, schema: SchemaMap, parsed: CountsFile, *, skip_bad_rows: bool = False) -> LoadReport:
     """Load a parsed counts file in the caller's transaction; refuse (UsageError) a file with bad rows.
 
     The table is created if it does not exist (key: ts, status). Reloading is idempotent: rows
@@ -293,7 +327,8 @@ def load_counts(conn: Connection, schema: SchemaMap, parsed: CountsFile) -> Load
     """
     import sqlalchemy as sa
 
-    _refuse_bad_rows(parsed.path, parsed.rejected)
+    if not skip_bad_rows:
+        _refuse_bad_rows(parsed.path, parsed.rejected)
     rows = [{"ts": ts, "status": status, "count": n} for ts, status, n in parsed.rows]
     statuses = sorted({status for _, status, _ in parsed.rows})
     first = parsed.rows[0][0] if parsed.rows else None
@@ -303,10 +338,11 @@ def load_counts(conn: Connection, schema: SchemaMap, parsed: CountsFile) -> Load
         return sa.and_(tbl.c.ts >= first, tbl.c.ts < last, tbl.c.status.in_(statuses))
 
     deleted, inserted = _replace(conn, schema, "status_counts", counts_table(schema), rows, same)
-    return LoadReport(parsed.read, inserted, 0, deleted)
+    return LoadReport(parsed.read, inserted, len(parsed.rejected), deleted)
 
 
-def load_checkout(conn: Connection, schema: SchemaMap, parsed: CheckoutFile) -> LoadReport:
+def load_checkout(conn: Connection, schema: SchemaMap, parsed: CheckoutFile, *,
+                  skip_bad_rows: bool = False) -> LoadReport:
     """Load a parsed checkout file in the caller's transaction; refuse (UsageError) a file with bad rows.
 
     The table is created if it does not exist (key: ts). Rows already present for the file's
@@ -314,7 +350,8 @@ def load_checkout(conn: Connection, schema: SchemaMap, parsed: CheckoutFile) -> 
     """
     import sqlalchemy as sa
 
-    _refuse_bad_rows(parsed.path, parsed.rejected)
+    if not skip_bad_rows:
+        _refuse_bad_rows(parsed.path, parsed.rejected)
     rows = [{"ts": row[0], **dict(zip(CHECKOUT_COLUMNS, row[1:]))} for row in parsed.rows]
     first = parsed.rows[0][0] if parsed.rows else None
     last = parsed.rows[-1][0] + timedelta(hours=1) if parsed.rows else None
@@ -323,13 +360,16 @@ def load_checkout(conn: Connection, schema: SchemaMap, parsed: CheckoutFile) -> 
         return sa.and_(tbl.c.ts >= first, tbl.c.ts < last)
 
     deleted, inserted = _replace(conn, schema, "checkout", checkout_table(schema), rows, same)
-    return LoadReport(parsed.read, inserted, 0, deleted)
+    return LoadReport(parsed.read, inserted, len(parsed.rejected), deleted)
 
 
-def load_file(kind: str, path: Path, *, day: date | None, settings: Any) -> tuple[LoadReport, str]:
-    """Parse `path` (nothing is written if it has a bad row), then load it in one transaction.
+def load_file(kind: str, path: Path, *, day: date | None, settings: Any, columns: dict[str, str] | None = None,
+              skip_bad_rows: bool = False) -> tuple[LoadReport, str, list[Rejected]]:
+    """Parse `path` ('-': stdin; gzip is recognised), then load it in one transaction. A bad
+    row stops the load (DataError, nothing written) unless `skip_bad_rows`: then the good
+    rows load and the report counts the bad ones.
 
-    Returns the report and the name of the table written.
+    Returns the report, the name of the table written and the rows left out.
     """
     from anomaly_cli import db
 
@@ -337,10 +377,11 @@ def load_file(kind: str, path: Path, *, day: date | None, settings: Any) -> tupl
         "counts": (parse_counts, load_counts, "status_counts"),
         "checkout": (parse_checkout, load_checkout, "checkout"),
     }[kind]
-    parsed = parse(path, day=day)
-    _refuse_bad_rows(parsed.path, parsed.rejected)
+    parsed = parse(path, day=day, columns=columns)
+    if not skip_bad_rows:
+        _refuse_bad_rows(parsed.path, parsed.rejected)
     url = settings.database_url()
     with db.connect(url, connect_timeout=settings["db.connect_timeout"], read_only=False) as conn:
         with conn.begin():
-            report = load(conn, settings.schema, parsed)
-    return report, settings.schema[key].name
+            report = load(conn, settings.schema, parsed, skip_bad_rows=skip_bad_rows)
+    return report, settings.schema[key].name, list(parsed.rejected)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from anomaly_cli.config import default_schema
-from anomaly_cli.errors import UsageError
+from anomaly_cli.errors import DataError, UsageError
 from anomaly_cli.loaders import (
     CountsFile, LoadReport, Rejected, load_checkout, load_counts, parse_checkout, parse_counts,
 )
@@ -205,16 +205,16 @@ def test_a_file_with_a_bad_row_loads_nothing(engine_url: str, tmp_path: Path) ->
     lines = ["time,status,count"] + [f"10h {m:02d},approved,9" for m in range(15)] + ["10h 15,approved,x",
                                                                                       "10h 16,denied,-1"]
     bad = parse_counts(write(tmp_path, "\n".join(lines) + "\n", "bad.csv"), day=DAY)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(DataError) as caught:
         run_load(engine_url, load_counts, bad)
-    assert "bad.csv: line 17: count 'x' is not a whole number" in str(caught.value)
+    assert "bad.csv:17: count 'x' is not a whole number" in str(caught.value)
     assert "2 bad rows" in str(caught.value) and "nothing was loaded" in str(caught.value)
     assert counts_rows(engine_url) == [(datetime(2025, 7, 12, 10, 0), "approved", 5)]
 
 
 def test_refusal_happens_before_the_database_is_touched() -> None:
     parsed = CountsFile(Path("x.csv"), 1, [], [Rejected(2, "status is empty")])
-    with pytest.raises(UsageError, match=r"x.csv: line 2: status is empty"):
+    with pytest.raises(DataError, match=r"x.csv:2: status is empty"):
         load_counts(None, default_schema(), parsed)  # type: ignore[arg-type]
 
 

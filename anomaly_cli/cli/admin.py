@@ -101,7 +101,8 @@ def _plain_settings(db: str | None, config: Path | None) -> Any:
     return load_settings(flags={"db.url": db}, config_path=config)
 
 
-def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path | None) -> None:
+def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path | None, columns: str | None,
+          skip_bad_rows: bool) -> None:
     from datetime import date
 
     from anomaly_cli.loaders import load_file
@@ -110,24 +111,45 @@ def _load(kind: str, file: Path, day: str | None, db: str | None, config: Path |
         parsed_day = date.fromisoformat(day) if day else None
     except ValueError:
         raise UsageError(f"--date {day!r} is not a date (use e.g. 2025-07-12)") from None
+    renamed = {}
+    for pair in (columns or "").split(","):
+        if not pair.strip():
+            continue
+        logical, sep, name = pair.partition("=")
+        if not sep or not logical.strip() or not name.strip():
+            raise UsageError(f"--columns {pair!r} is not NAME=FILE_COLUMN", hint="e.g. --columns time=minute,count=n")
+        renamed[logical.strip().lower()] = name.strip()
     settings = _plain_settings(db, config)
-    report, table_name = load_file(kind, file, day=parsed_day, settings=settings)
-    say(f"{file}: read {report.read} rows, loaded {report.loaded} into {table_name}"
-         f" (rejected {report.rejected}, replaced {report.replaced})")
+    report, table_name, rejected = load_file(kind, file, day=parsed_day, settings=settings, columns=renamed,
+                                             skip_bad_rows=skip_bad_rows)
+    shown = "<stdin>" if str(file) == "-" else str(file)
+    for bad in rejected[:5]:
+        say(f"{shown}:{bad.line}: skipped: {bad.reason}")
+    if len(rejected) > 5:
+        say(f"{shown}: ... and {len(rejected) - 5} more bad rows skipped")
+    say(f"{shown}: read {report.read} rows, loaded {report.loaded} into {table_name}"
+        f" (bad rows skipped {report.rejected}, replaced {report.replaced})")
 
 
 def _load_command(kind: str, doc: str) -> Callable[..., None]:
     def command(
-        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV file.", show_default=False)],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="The CSV file, '-' for stdin; gzip is recognised.",
+                                             show_default=False)],
         day: Annotated[Optional[str], typer.Option(
             "--date", metavar="YYYY-MM-DD", help="The day of the file's HHh MM times.")] = None,
+        columns: Annotated[Optional[str], typer.Option(
+            "--columns", metavar="NAME=COLUMN,...",
+            help="The file's own names for the columns, e.g. time=minute,count=n.")] = None,
+        skip_bad_rows: Annotated[bool, typer.Option(
+            "--skip-bad-rows", help="Load the good rows and count the bad ones (default: a bad row loads nothing, "
+                                    "exit 3).")] = False,
         db: Annotated[Optional[str], typer.Option(
             "--db", metavar="URL", help="Database to write to; env ANOMALY_DB_URL.")] = None,
         config: Annotated[Optional[Path], typer.Option(
             "--config", metavar="FILE", help="Config file (table and column names).")] = None,
         debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     ) -> None:
-        _load(kind, file, day, db, config)
+        _load(kind, file, day, db, config, columns, skip_bad_rows)
 
     command.__doc__ = doc
     return command
@@ -136,7 +158,8 @@ def _load_command(kind: str, doc: str) -> Callable[..., None]:
 _COUNTS_DOC = """Per-minute counts by status (time,status,count or f0_) into the counts table, for `scan rates`.
 
     Duplicate (minute, status) rows are summed; absent minutes mean zero. A file with a bad row
-    loads nothing and names the line. Reloading a file replaces its minutes.
+    loads nothing and names file:line (exit 3), unless --skip-bad-rows. Reloading a file replaces
+    its minutes. Reads stdin for '-', and gzip files.
     """
 _CHECKOUT_DOC = """Hourly checkouts (time,today,yesterday,same_day_last_week,avg_last_week,avg_last_month), for `scan checkout`.
 
