@@ -27,6 +27,10 @@ SECRET_KEYS = ("llm.api_key",)
 # `schema.<table>.table` / `schema.<table>.<column>` whose default is the logical name.
 SEED_SCHEMA: dict[str, tuple[str, ...]] = {table: tuple(columns) for table, columns in TABLES.items()}
 
+# Tables a check may read without needing: when the database lacks one, it reads as empty
+# (a shop without a customers table still has its price, spam and failed checks, without names).
+OPTIONAL_TABLES = ("customers",)
+
 # Status values are data, not identifiers: they are bound as parameters.
 STATUS_KEYS = {
     "schema.transactions.success_status": "SUCCESS",
@@ -102,6 +106,8 @@ class SchemaMap:
     tables: Mapping[str, TableMap]
     success_status: str
     failed_status: str
+    # Optional tables the audited database lacks (customers: names are a nicety): read as empty.
+    absent: frozenset[str] = frozenset()
 
     def __getitem__(self, key: str) -> TableMap:
         return self.tables[key]

@@ -43,7 +43,23 @@ DRIVERS = {
 _SQLITE_DATETIME = SQLITE_DATETIME(
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
 )
-DATETIME = sa.DateTime().with_variant(_SQLITE_DATETIME, "sqlite")
+
+
+class LocalDateTime(sa.types.TypeDecorator):
+    """A datetime read as the machine's naive local time, as every window and "now" are: a
+    PostgreSQL timestamptz value comes back aware and is converted (`timestamp` columns are
+    naive already and pass through)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone().replace(tzinfo=None)
+        return value
+
+
+DATETIME = LocalDateTime().with_variant(_SQLITE_DATETIME, "sqlite")
 MONEY = sa.Numeric(18, 2)
 
 KIND_TYPES: dict[str, sa.types.TypeEngine] = {
@@ -112,6 +128,20 @@ def identity(url: URL) -> str:
     return f"{family}://{host}:{port}/{url.database or ''}"
 
 
+def local_zone_name() -> str | None:
+    """The machine's IANA time zone (TZ, or the /etc/localtime link), if it has one."""
+    import os
+
+    zone = os.environ.get("TZ", "").lstrip(":")
+    if not zone:
+        try:
+            target = os.path.realpath("/etc/localtime")
+        except OSError:
+            return None
+        zone = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+    return zone if re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", zone or "") else None
+
+
 def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Engine:
     """An engine that opens read-only sessions unless `read_only` is False (db init, load)."""
     backend = url.get_backend_name()
@@ -131,8 +161,16 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
         return sa.create_engine(url, poolclass=NullPool)
 
     connect_args: dict[str, object] = {"connect_timeout": connect_timeout}
+    options = []
     if backend == "postgresql" and read_only:
-        connect_args["options"] = "-c default_transaction_read_only=on"
+        options.append("-c default_transaction_read_only=on")
+    zone = local_zone_name()
+    if backend == "postgresql" and zone:
+        # timestamptz columns compare with our naive (local) bounds in the session's zone: make
+        # it the machine's, so that a window means the same instants on every column type.
+        options.append(f"-c TimeZone={zone}")
+    if options:
+        connect_args["options"] = " ".join(options)
     try:
         engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
     except NoSuchModuleError:
@@ -180,11 +218,18 @@ def driver_message(exc: SQLAlchemyError) -> str:
     return " ".join(text.split()).split(" [SQL:")[0]
 
 
-def table(schema: SchemaMap, key: str) -> sa.Table:
-    """The mapped table as SQLAlchemy Core: names from the config, quoted by SQLAlchemy."""
+def table(schema: SchemaMap, key: str) -> Any:
+    """The mapped table as SQLAlchemy Core: names from the config, quoted by SQLAlchemy.
+
+    An optional table the database lacks (schema.absent) is an empty stand-in with the same
+    columns, so that a check's LEFT JOIN to it simply finds nothing."""
     from anomaly_cli.seed_schema import TABLES
 
     mapping = schema[key]
+    if key in schema.absent:
+        empty = [sa.cast(sa.null(), KIND_TYPES[TABLES[key][logical]]).label(logical)
+                 for logical in mapping.columns]
+        return sa.select(*empty).where(sa.false()).subquery(mapping.name)
     columns = [
         sa.Column(actual, KIND_TYPES[TABLES[key][logical]], key=logical)
         for logical, actual in mapping.columns.items()

@@ -159,7 +159,11 @@ def run_scan(request: ScanRequest) -> ScanReport:
         if request.progress is not None:
             request.progress("connect", database=db.mask_url(url))
         conn = stack.enter_context(db.connect(url, connect_timeout=request.connect_timeout))
-        runnable, skipped = _verify(conn, request, classes)
+        runnable, skipped, absent = _verify(conn, request, classes)
+        if absent:
+            from dataclasses import replace
+
+            request = replace(request, schema=replace(request.schema, absent=frozenset(absent)))
         run = RunInfo(tool="anomaly", version=__version__, generated_at=datetime.now(timezone.utc),
                       window=request.window, database=db.mask_url(url),
                       checks=tuple(_info(cls, request.params[cls.name]) for cls in runnable), skipped=skipped)
@@ -173,7 +177,8 @@ def run_scan(request: ScanRequest) -> ScanReport:
             outcomes.append(_run_check(cls, info, conn, request, now, sinks, claim, writer, kept))
         report = ScanReport(
             run=run, results=tuple(outcomes), exit_code=0,
-            notes=tuple(writer.notes) if writer is not None else (),
+            notes=tuple(f"table '{request.schema[key].name}' not found: {key} data left out (it is optional)"
+                        for key in sorted(absent)) + (tuple(writer.notes) if writer is not None else ()),
             findings=tuple(kept) if kept is not None else None,
         )
         report = _with_exit_code(report, request)
@@ -247,19 +252,22 @@ def _info(cls: type[Check], params: Mapping[str, Any]) -> CheckInfo:
 
 
 def _verify(conn: Connection, request: ScanRequest, classes: Sequence[type[Check]]
-            ) -> tuple[list[type[Check]], dict[str, str]]:
+            ) -> tuple[list[type[Check]], dict[str, str], set[str]]:
     """Every check's tables and columns, before any runs. Scan all leaves out a check whose
     tables the database lacks (a shop without monitoring tables, a monitoring-only database),
     named with the reason; a missing column, or no check left to run, stops the scan."""
     import sqlalchemy as sa
 
     from anomaly_cli import db
+    from anomaly_cli.config import OPTIONAL_TABLES
 
     runnable, skipped = [], {}
     first_error: SchemaError | None = None
     inspector = sa.inspect(conn)
+    absent = {key for key in OPTIONAL_TABLES
+              if not inspector.has_table(request.schema[key].name, schema=request.schema.db_schema)}
     for cls in classes:
-        needs = cls.needs_for(dict(request.params[cls.name]))
+        needs = {k: v for k, v in cls.needs_for(dict(request.params[cls.name])).items() if k not in absent}
         try:
             db.check_schema(conn, request.schema, needs)
         except SchemaError as exc:
@@ -273,7 +281,8 @@ def _verify(conn: Connection, request: ScanRequest, classes: Sequence[type[Check
         runnable.append(cls)
     if not runnable and first_error is not None:
         raise first_error
-    return runnable, skipped
+    used = {key for cls in runnable for key in cls.needs_for(dict(request.params[cls.name]))}
+    return runnable, skipped, absent & used
 
 
 def _text_writer(request: ScanRequest, sinks: Sequence[Sink]) -> Summarizer | None:

@@ -14,6 +14,7 @@ from rich.text import Text
 from anomaly_cli.model import CheckInfo, CheckOutcome, Finding, Severity, Status
 from anomaly_cli.render import BaseSink
 from anomaly_cli.render.encode import printable
+from anomaly_cli.wording import grouped
 
 STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -23,13 +24,13 @@ STYLES = {
 }
 
 
-def cell(value: Any) -> str:
+def cell(value: Any, currency: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, Decimal | float):
-        return f"{value:,.2f}"
+        return grouped(value, currency)
     return printable(str(value))
 
 
@@ -45,7 +46,7 @@ def counts_line(outcome: CheckOutcome, currency: str) -> str:
         parts.append(f"the {outcome.shown} most severe shown")
     for name, total in outcome.totals.items():
         label = name.replace("_", " ")
-        parts.append(f"{label if label.startswith('total') else 'total ' + label} {currency}{total:,.2f}")
+        parts.append(f"{label if label.startswith('total') else 'total ' + label} {currency}{grouped(total, currency)}")
     if outcome.stats.judged is not None:
         parts.append(f"judged: {outcome.stats.judged}")
     skipped = {k: v for k, v in outcome.stats.skipped.items() if v}
@@ -95,7 +96,7 @@ class Writer(BaseSink):
         color = self.options.color
         self.table.add_row(
             Text(str(finding.severity), style=STYLES[finding.severity] if color else ""),
-            *(cell(finding.fields.get(c.field)) for c in self.check.columns),
+            *(cell(finding.fields.get(c.field), self.options.currency) for c in self.check.columns),
             *((printable(finding.key),) if self.options.wide else ()),
             *((printable(finding.message),) if self.options.messages else ()),
         )
@@ -106,7 +107,7 @@ class Writer(BaseSink):
         # Footer totals are known only after the rows streamed in.
         for column, rich_column in zip(self.check.columns, self.table.columns[1:], strict=False):
             if column.field in outcome.totals:
-                rich_column.footer = cell(outcome.totals[column.field])
+                rich_column.footer = cell(outcome.totals[column.field], self.options.currency)
         if self.rows:
             self.console.print(self.table)
         elif outcome.status is Status.NOT_EVALUATED:
