@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
