@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, Connection
 
 from anomaly_cli.config import SchemaMap, Settings, default_schema
 from anomaly_cli.demo_data import DemoData, generate
-from anomaly_cli.errors import UsageError
+from anomaly_cli.errors import DatabaseError, UsageError
 
 
 def demo_end(now: datetime) -> datetime:
@@ -28,8 +28,8 @@ def demo_rows(data: DemoData) -> dict[str, list[dict]]:
     }
 
 
-class AlreadyInitialised(UsageError):
-    """`db init` on a database that has the tables already (exit 0 with --if-not-exists)."""
+class AlreadyInitialised(DatabaseError):
+    """`db init` on a database that has the tables already: exit 3 (0 with --if-not-exists)."""
 
 
 def init_database(url: URL, settings: Settings, *, demo_data: bool, now: datetime, if_not_exists: bool = False,

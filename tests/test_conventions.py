@@ -137,14 +137,17 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]
     return code, out, b"".join(chunks).decode(errors="replace")
 
 
-def test_status_line_on_a_terminal_only(shop: str) -> None:
-    args = ["scan", "all", "--db", shop, "-f", "jsonl", *UNTIL]
+def test_status_line_on_a_terminal_only(shop: str, tmp_path: Path) -> None:
+    args = ["scan", "all", "--db", shop, "-o", str(tmp_path / "all.jsonl"), *UNTIL]
     code, out, err = _on_a_terminal(args, {})
-    assert code == 1
-    assert "(1/4): running" in ANSI.sub("", err)  # the transient line, on stderr
-    assert "\x1b" not in out  # stdout (a pipe) gets the findings only
+    assert code == 1 and out == ""
+    assert re.search(r"price \(1/4\): running", ANSI.sub("", err))  # the transient line, on stderr
+    assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 19
     _, _, quiet = _on_a_terminal([*args, "-q"], {})
     assert quiet.strip() == ""
+    # stdout piped (it may reach the same screen through `| less`): no line to get in its way.
+    _, piped_out, piped = _on_a_terminal(["scan", "all", "--db", shop, "-f", "text", *UNTIL], {})
+    assert "running" not in piped and "\x1b" not in piped_out and piped_out.startswith("[")
 
 
 def test_the_scan_use_case_reports_progress_without_printing(shop: str, capsys) -> None:

@@ -55,7 +55,7 @@ def test_db_init_with_demo_data_then_scan(engine_url: str, cli) -> None:
     assert scan.exit_code == 1
     assert json.loads(scan.stdout)["checks"][0]["summary"]["findings"] == 10
     again = cli("db", "init", "--db", engine_url)  # not an empty database any more
-    assert again.exit_code == 3 and again.stderr.count("\n") == 1
+    assert again.exit_code == 3 and again.stderr.count("\n") == 1 and "already initialised" in again.stderr
 
 
 def test_db_init_needs_a_database(cli) -> None:

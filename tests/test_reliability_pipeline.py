@@ -147,7 +147,7 @@ def test_a_model_line_with_control_characters_is_replaced_by_the_template(demo_d
     finally:
         server.close()
     assert server.requests and run.exit_code == 1
-    assert "\x1b" not in run.stdout and all(line.startswith("Transaction ID") for line in run.stdout.splitlines())
+    assert "\x1b" not in run.stdout and all(line.startswith("[") and "] Transaction ID" in line for line in run.stdout.splitlines())
 
 
 # --- personal data never reaches the model, whatever check wrote the line -----------------------
@@ -240,7 +240,7 @@ def test_an_oversized_model_reply_is_refused(demo_db: str, cli) -> None:
     finally:
         server.close()
     assert run.exit_code == 1 and "the reply was too long" in run.stderr
-    assert all(line.startswith("Transaction ID") for line in run.stdout.splitlines())
+    assert all(line.startswith("[") and "] Transaction ID" in line for line in run.stdout.splitlines())
     assert json.loads(server.bodies[0])["max_tokens"] > 0
 
 

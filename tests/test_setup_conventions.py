@@ -82,7 +82,7 @@ def test_db_init_twice_and_monitoring_tables(engine_url: str, cli) -> None:
     first = cli("db", "init", "--db", engine_url)
     assert first.exit_code == 0, first.stderr
     again = cli("db", "init", "--db", engine_url)
-    assert again.exit_code == 2 and "already initialised" in again.stderr and "--if-not-exists" in again.stderr
+    assert again.exit_code == 3 and "already initialised" in again.stderr and "--if-not-exists" in again.stderr
     tolerant = cli("db", "init", "--db", engine_url, "--if-not-exists")
     assert tolerant.exit_code == 0 and "already initialised" in tolerant.stderr
     monitoring = cli("db", "init", "--db", engine_url, "--if-not-exists", "--monitoring")

@@ -29,7 +29,7 @@ def db_init(
 ) -> None:
     """Create the seed schema (under the configured names) in the database; optionally load demo data.
 
-    A database that has the tables already is refused ("already initialised", exit 2) unless
+    A database that has the tables already is refused ("already initialised", exit 3) unless
     --if-not-exists is given (then exit 0, creating only what is missing).
     """
     from anomaly_cli.db import mask_url

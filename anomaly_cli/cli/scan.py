@@ -196,7 +196,11 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
         alerts = AlertOptions(state_url=settings["state"] or default_state_url(settings.environ),
                               cooldown=settings["cooldown"])
     status = None
-    if not given.get("quiet") and sys.stderr is not None and sys.stderr.isatty():
+    # The line shares the screen with what stdout prints there: only when that is a table (printed
+    # whole once the line has stepped aside) or a file; not when stdout is piped (it may be shown
+    # on the same terminal by `| less`) or streams lines to the terminal.
+    screen_safe = path is not None or (terminal and fmt is OutputFormat.TABLE)
+    if not given.get("quiet") and screen_safe and sys.stderr is not None and sys.stderr.isatty():
         from anomaly_cli.cli.progress import StatusLine
 
         status = StatusLine(color=use_color(True))

@@ -59,9 +59,9 @@ def counts_line(outcome: CheckOutcome, currency: str) -> str:
     return " · ".join(parts)
 
 
-def _width(color: bool) -> int | None:
+def _width(terminal: bool) -> int | None:
     """A terminal's own width (Rich reads COLUMNS, then the tty); off a terminal COLUMNS or 160."""
-    if color:
+    if terminal:
         return None
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else 160
@@ -75,8 +75,9 @@ class Writer(BaseSink):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         color = self.options.color
+        terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.console = Console(file=self.stream, force_terminal=color, no_color=not color, highlight=False,
-                               width=self.options.width or _width(color), soft_wrap=False)
+                               width=self.options.width or _width(color or terminal), soft_wrap=False)
 
     def check_begin(self, check: CheckInfo) -> None:
         self.check = check
