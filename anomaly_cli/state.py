@@ -200,7 +200,9 @@ class AlertStore:
                 # concurrent upserts deadlock far more often, and buys us nothing here.
                 self._conn.execution_options(isolation_level="READ COMMITTED")
             # Two first runs may race to create the table: the loser retries and checkfirst sees it.
-            self._transact(_create_or_migrate, write=True,
+            from anomaly_cli.state_migrate import create_or_migrate
+
+            self._transact(create_or_migrate, write=True,
                            retry_if=lambda exc: _transient(exc) or _already_exists(exc))
         except BaseException:
             self.close()
@@ -479,35 +481,6 @@ def _upsert_statement(dialect: str) -> sa.Insert:
         "last_seen": stmt.excluded.last_seen, "message": stmt.excluded.message,
         "times_seen": C.times_seen + _ONE,
     })
-
-
-def _create_or_migrate(conn: Connection) -> None:
-    """Create the table, or give a store from before scopes its `scope` column (existing alerts
-    keep the empty scope: they stay listed and labelled, and new runs write scoped rows)."""
-    inspector = sa.inspect(conn)
-    if not inspector.has_table(TABLE):
-        METADATA.create_all(conn, checkfirst=True)
-        return
-    if "scope" in {c["name"] for c in inspector.get_columns(TABLE)}:
-        return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        pkey = inspector.get_pk_constraint(TABLE).get("name") or f"{TABLE}_pkey"
-        conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN scope VARCHAR({SCOPE_LENGTH}) NOT NULL DEFAULT ''")
-        conn.exec_driver_sql(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{pkey}", ADD PRIMARY KEY (scope, key)')
-    elif dialect in ("mysql", "mariadb"):
-        conn.exec_driver_sql(f"ALTER TABLE {TABLE} ADD COLUMN scope VARCHAR({SCOPE_LENGTH}) NOT NULL DEFAULT '' "
-                             "FIRST, DROP PRIMARY KEY, ADD PRIMARY KEY (scope, `key`)")
-    else:  # SQLite cannot change a primary key in place: rebuild the table.
-        old = f"{TABLE}_unscoped"
-        indexes = [index["name"] for index in inspector.get_indexes(TABLE)]
-        conn.exec_driver_sql(f"ALTER TABLE {TABLE} RENAME TO {old}")
-        for name in indexes:  # index names are global in SQLite: free them for the new table
-            conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
-        METADATA.create_all(conn, checkfirst=False)
-        columns = ", ".join(f'"{c.name}"' for c in ALERTS.columns if c.name != "scope")
-        conn.exec_driver_sql(f"INSERT INTO {TABLE} (scope, {columns}) SELECT '', {columns} FROM {old}")
-        conn.exec_driver_sql(f"DROP TABLE {old}")
 
 
 def _batches(findings: Iterable[Finding], size: int) -> Iterator[list[Finding]]:

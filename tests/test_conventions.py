@@ -94,8 +94,8 @@ def test_dev_stdout_into_a_pipe(shop: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["-o", "report.html"], "does not write .html"),
-    (["-o", "report.xml"], "does not write .xml"),
+    (["-o", "report.xlsx"], "does not write .xlsx"),
+    (["-o", "report.html", "-f", "text"], "names html but --format is text"),
     (["-o", "report.sarif"], "does not write .sarif"),
     (["-o", "report.parquet"], "does not write .parquet"),
     (["-o", "out.csv", "-f", "json"], "names csv but --format is json"),
@@ -113,6 +113,10 @@ def test_a_suffix_that_names_a_format_is_followed(shop: str, cli, clean_environm
     # A format from the environment is a default: the file's name wins over it.
     assert cli("scan", "price", "--db", shop, "-o", "b.jsonl", *UNTIL, env={"ANOMALY_FORMAT": "csv"}).exit_code == 1
     assert json.loads((clean_environment / "b.jsonl").read_text().splitlines()[0])["check"] == "price"
+    assert cli("scan", "price", "--db", shop, "-o", "r.html", *UNTIL).exit_code == 1
+    assert "<html" in (clean_environment / "r.html").read_text().lower()
+    assert cli("scan", "price", "--db", shop, "-o", "r.xml", *UNTIL).exit_code == 1
+    assert "<testsuite" in (clean_environment / "r.xml").read_text()
 
 
 def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:

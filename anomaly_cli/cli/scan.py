@@ -55,7 +55,7 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
          show_default="table on a terminal, else text, or by --output's suffix", help="Output format."),
     _opt("output", Optional[Path], "--output", "-o", metavar="FILE",
          help="Write to FILE atomically instead of stdout ('-' is stdout); a .json, .jsonl, .csv or .txt "
-              "name chooses the format, a name contradicting --format is refused."),
+              "name chooses the format, a name contradicting the format is refused."),
     _opt("metrics", Optional[Path], "--metrics", metavar="FILE",
          help="Also write Prometheus metrics to FILE (node_exporter textfile collector), atomically."),
     _opt("fail_on", Optional[FailOn], "--fail-on", key="fail_on", case_sensitive=False, show_default="low",
@@ -261,6 +261,8 @@ def select_checks(names: list[str], only: str | None, skip: str | None) -> tuple
     return [n for n in names if n in selected], only is not None
 
 
+# Formats whose output is plain lines of text: a .txt file may hold any of them.
+PLAIN_TEXT = (OutputFormat.TABLE, OutputFormat.TEXT, OutputFormat.GITHUB)
 # Suffixes of formats this tool does not write: refused rather than silently written as text.
 FOREIGN_SUFFIXES = ("html", "htm", "xml", "sarif", "parquet", "xlsx", "xls", "md", "pdf", "yaml", "yml", "tsv")
 
@@ -283,7 +285,7 @@ def output_format(given: OutputFormat | None, configured: OutputFormat | None, p
         raise UsageError(f"--output {path}: anomaly does not write .{suffix} files",
                          hint="use .json, .jsonl, .csv or .txt, or give --format")
     if given is not None and named is not None and given is not named \
-            and not (named is OutputFormat.TEXT and given in (OutputFormat.TABLE, OutputFormat.TEXT)):
+            and not (named is OutputFormat.TEXT and given in PLAIN_TEXT):
         raise UsageError(f"--output {path} names {named.value} but --format is {given.value}",
                          hint=f"drop --format, or name the file .{given.value}")
     if given is not None:
