@@ -283,7 +283,7 @@ def output_format(given: OutputFormat | None, configured: OutputFormat | None, p
     named = OutputFormat.for_path(str(path)) if path is not None else None
     if named is None and suffix in FOREIGN_SUFFIXES:
         raise UsageError(f"--output {path}: anomaly does not write .{suffix} files",
-                         hint="use .json, .jsonl, .csv or .txt, or give --format")
+                         hint="name it .json, .jsonl, .csv, .txt, .xml (junit) or .html, or give --format")
     if given is not None and named is not None and given is not named \
             and not (named is OutputFormat.TEXT and given in PLAIN_TEXT):
         raise UsageError(f"--output {path} names {named.value} but --format is {given.value}",
