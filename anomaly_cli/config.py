@@ -262,7 +262,9 @@ def declared_params(check_params: Mapping[str, Iterable[Param]] | None = None) -
         from anomaly_cli.checks import registry
 
         check_params = {name: cls.params for name, cls in registry().items()}
-    declared: dict[str, Param] = dict(_general_params() + _schema_params())
+    from anomaly_cli.notify import settings_params as notify_params
+
+    declared: dict[str, Param] = dict(_general_params() + _schema_params() + notify_params())
     for check, params in check_params.items():
         for param in params:
             declared[f"{check}.{param.name}"] = param
@@ -326,6 +328,7 @@ def load_settings(
     env, warnings = read_environment(cwd, os.environ if environ is None else environ)
 
     declared = declared_params(check_params)
+    from anomaly_cli.notify import DESTINATIONS, destination_param
 
     if config_path is None and env.get("ANOMALY_CONFIG"):
         config_path = Path(env["ANOMALY_CONFIG"])
@@ -335,6 +338,13 @@ def load_settings(
         if value is not None and key not in declared:
             _unknown_key(key, "--set", declared)
     file_values = read_config_file(config_path) if config_path is not None else {}
+    # [notify.destinations] names are the user's own: each becomes a key of its own, from the
+    # file or from ANOMALY_NOTIFY_DESTINATIONS_<NAME> (tokens kept out of the file).
+    named = [k for k in file_values if k.startswith(DESTINATIONS) and k.count(".") == 2]
+    prefix = env_name(DESTINATIONS)
+    named += [DESTINATIONS + v.removeprefix(prefix).lower() for v in env if v.startswith(prefix) and len(v) > len(prefix)]
+    for key in named:
+        declared[key] = destination_param(key)
     for key in file_values:
         if key not in declared:
             _unknown_key(key, str(config_path), declared)

@@ -44,3 +44,7 @@ class OutputError(AnomalyError):
 
 class OutputClosed(OutputError):
     """The reader of the output went away (`anomaly ... | head`): the run stops quietly."""
+
+
+class NotifyError(AnomalyError):
+    """A notification could not be delivered (after its retries): the run's alerts stay unclaimed."""

@@ -187,6 +187,8 @@ class ScanReport:
     exit_code: int
     notes: tuple[str, ...] = ()  # diagnostics for stderr (a model that failed, ...)
     findings: tuple[Finding, ...] | None = None  # kept only when the request asked for them
+    # Alerted incidents this run no longer found (--new-only: the alert store marked them resolved).
+    resolved: tuple[Finding, ...] = ()
 
     @property
     def skipped(self) -> Mapping[str, str]:

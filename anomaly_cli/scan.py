@@ -150,7 +150,7 @@ def run_scan(request: ScanRequest) -> ScanReport:
     url = db.parse_url(request.database)
     classes = [registry()[name] for name in request.checks]
     with ExitStack() as stack:
-        claim = None
+        claim = store = None
         if request.alerts is not None:
             store = stack.enter_context(_alert_store(request.alerts, url, request.connect_timeout))
             moment = datetime.now(timezone.utc)
@@ -180,11 +180,20 @@ def run_scan(request: ScanRequest) -> ScanReport:
             notes=tuple(f"table '{request.schema[key].name}' not found: {key} data left out (it is optional)"
                         for key in sorted(absent)) + (tuple(writer.notes) if writer is not None else ()),
             findings=tuple(kept) if kept is not None else None,
+            resolved=_resolve(store, outcomes, moment) if store is not None else (),
         )
         report = _with_exit_code(report, request)
         for sink in sinks:
             sink.end(report)
     return report
+
+
+def _resolve(store: Any, outcomes: Sequence[Any], moment: datetime) -> tuple[Finding, ...]:
+    """The alerted incidents of the checks that judged something this run, and were not found again."""
+    from anomaly_cli.model import Status
+
+    judged = [o.check for o in outcomes if o.status is not Status.NOT_EVALUATED]
+    return tuple(record.as_finding() for record in store.resolve(judged, now=moment))
 
 
 def _run_check(cls: type[Check], info: CheckInfo, conn: Connection, request: ScanRequest, now: datetime,

@@ -7,6 +7,7 @@ import os
 import random
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
@@ -20,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from anomaly_cli.db import DATETIME, create_engine, driver_message, mask_url, parse_url
 from anomaly_cli.errors import DatabaseError, UsageError
+from anomaly_cli.lifecycle import Lifecycle, duplicate_column, upgrade
 from anomaly_cli.model import Finding, Severity
 
 TABLE = "anomaly_alerts"
@@ -59,6 +61,10 @@ ALERTS = sa.Table(
     sa.Column("label", sa.String(16)),
     sa.Column("label_at", DATETIME),
     sa.Column("message", sa.Text, nullable=False),
+    # When an alerted incident stopped being found by a run of its check (None: open).
+    sa.Column("resolved_at", DATETIME),
+    # The run (one AlertStore) that last saw it: what that run did not see, it may resolve.
+    sa.Column("last_run", sa.String(32)),
     sa.CheckConstraint("label IN ('fraud', 'false_positive')", name="ck_anomaly_alerts_label"),
     # Messages carry ₹ and customer names; a latin1 server default would reject them.
     mysql_charset="utf8mb4",
@@ -66,6 +72,8 @@ ALERTS = sa.Table(
 )
 C = ALERTS.c
 
+# Columns added after the first release: an existing store gets them on open (ALTER TABLE ADD).
+ADDED_COLUMNS = ("resolved_at", "last_run")
 
 def scope_of(audited: URL) -> str:
     """The scope of an audited database's alerts: a short stable hash of its identity
@@ -110,6 +118,7 @@ class AlertRecord:
     label_at: datetime | None
     message: str
     scope: str = UNSCOPED
+    resolved_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> AlertRecord:
@@ -121,7 +130,12 @@ class AlertRecord:
                    first_seen=m["first_seen"], last_seen=m["last_seen"], last_notified=m["last_notified"],
                    notified_severity=sev(m["notified_severity"]), times_seen=m["times_seen"],
                    acked_at=m["acked_at"], acked_severity=sev(m["acked_severity"]), label=m["label"],
-                   label_at=m["label_at"], message=m["message"], scope=m["scope"])
+                   label_at=m["label_at"], message=m["message"], scope=m["scope"], resolved_at=m.get("resolved_at"))
+
+    def as_finding(self) -> Finding:
+        """The remembered incident as a finding (its last line), e.g. to announce its resolution."""
+        return Finding(self.check, self.key, self.severity, self.message,
+                       {"first_seen": self.first_seen, "resolved_at": self.resolved_at})
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: ISO datetimes, severity words."""
@@ -140,7 +154,7 @@ class UnknownAlertError(UsageError, KeyError):
     """No alert with that key in the store (a UsageError for the CLI, a KeyError for callers)."""
 
 
-class AlertStore:
+class AlertStore(Lifecycle):
     """The alert state on one connection: `with AlertStore(url) as store: ...`.
 
     The table is created on first use. Every write is a short transaction of at most
@@ -161,6 +175,9 @@ class AlertStore:
         # What each key won by this run looked like before, so that release() can undo the
         # marks of a run whose report never got out.
         self._claims: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        self.run_id = uuid.uuid4().hex
+        self._resolved: dict[str, datetime] = {}  # keys this run resolved, undone by release() too
+        self._silences: builtins.list[str] = []  # the active silences' matches during new_only
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._writing = False  # read by the SQLite begin hook: IMMEDIATE only when we mean to write
@@ -202,6 +219,9 @@ class AlertStore:
             # Two first runs may race to create the table: the loser retries and checkfirst sees it.
             from anomaly_cli.state_migrate import create_or_migrate
 
+            # The lifecycle's columns first: the scope migration copies every column on SQLite.
+            self._transact(upgrade, write=True,
+                           retry_if=lambda exc: _transient(exc) or _already_exists(exc) or duplicate_column(exc))
             self._transact(create_or_migrate, write=True,
                            retry_if=lambda exc: _transient(exc) or _already_exists(exc))
         except BaseException:
@@ -289,6 +309,7 @@ class AlertStore:
             raise UsageError(f"the cooldown cannot be negative ({cooldown})")
         moment = _instant(now)
         cutoff = moment - cooldown
+        self._silences = [s.match for s in self.silences(now=moment)]
         return self._stream(findings, lambda batch: self._transact(
             lambda conn: self._mark(conn, batch, moment, cutoff), write=True))
 
@@ -311,26 +332,37 @@ class AlertStore:
 
     def _upsert(self, conn: Connection, batch: list[Finding], moment: datetime) -> None:
         rows = [{"scope": self._scope, "key": f.key, "check": f.check, "severity": int(f.severity), "first_seen": moment,
-                 "last_seen": moment, "times_seen": 1, "message": f.message}
+                 "last_seen": moment, "times_seen": 1, "message": f.message,
+                 "last_run": self.run_id}
                 for f in sorted(batch, key=lambda f: f.key)]  # one lock order for every process
         conn.execute(_upsert_statement(conn.dialect.name), rows)
 
     def _mark(self, conn: Connection, batch: list[Finding], moment: datetime, cutoff: datetime) -> set[str]:
-        """Record the batch, then claim each key that is due; the row count says who won it."""
+        """Record the batch, then claim each key that is due; the row count says who won it.
+
+        A silenced finding is recorded but never claimed; a resolved incident found again is
+        reopened (and is news again, whatever its cooldown).
+        """
         self._upsert(conn, batch, moment)
         keys = sorted({f.key for f in batch})
         before = {row.key: {"last_notified": row.last_notified, "notified_severity": row.notified_severity,
-                            "acked_at": row.acked_at, "acked_severity": row.acked_severity}
+                            "acked_at": row.acked_at, "acked_severity": row.acked_severity,
+                            "resolved_at": row.resolved_at}
                   for row in conn.execute(sa.select(C.key, C.last_notified, C.notified_severity, C.acked_at,
-                                                    C.acked_severity)
+                                                    C.acked_severity, C.resolved_at)
                                           .where(C.scope == self._scope, C.key.in_(keys)))}
         won = set()
         for finding in sorted(batch, key=lambda f: f.key):
+            if self.silenced(finding):
+                continue
             result = conn.execute(_CLAIM, {"in_scope": self._scope, "k": finding.key, "sev": int(finding.severity),
                                            "cutoff": cutoff, "now": moment})
             if result.rowcount == 1:
                 won.add(finding.key)
                 self._claims[finding.key] = (moment, before[finding.key])
+        reopened = [key for key in keys if before[key]["resolved_at"] is not None and key not in won]
+        if reopened:  # found again, though not notified (silenced, acknowledged): no longer resolved
+            conn.execute(sa.update(ALERTS).where(C.scope == self._scope, C.key.in_(reopened)).values(resolved_at=None))
         return won
 
     def release(self) -> int:
@@ -340,7 +372,15 @@ class AlertStore:
         is never undone.
         """
         claims, self._claims = list(self._claims.items()), {}
+        resolved, self._resolved = list(self._resolved.items()), {}
         restored = 0
+        if resolved:
+            def reopen(conn: Connection) -> None:
+                for key, moment in resolved:
+                    conn.execute(sa.update(ALERTS).where(C.scope == self._scope, C.key == key, C.resolved_at == moment)
+                                 .values(resolved_at=None))
+
+            self._transact(reopen, write=True)
         for start in range(0, len(claims), self.batch_size):
             chunk = claims[start:start + self.batch_size]
 
@@ -446,10 +486,11 @@ _CLAIM = (
                        C.last_notified <= sa.bindparam("cutoff", type_=DATETIME),
                        C.notified_severity < sa.bindparam("sev"))),
         C.acked_severity < sa.bindparam("sev"),
+        C.resolved_at.isnot(None),  # a resolved incident found again is a new incident
     ))
     # A rise above the acknowledged severity is news: it is notified and needs a new ack.
     .values(last_notified=sa.bindparam("now", type_=DATETIME), notified_severity=sa.bindparam("sev"),
-            acked_at=None, acked_severity=None)
+            acked_at=None, acked_severity=None, resolved_at=None)
 )
 
 
@@ -466,7 +507,7 @@ def _upsert_statement(dialect: str) -> sa.Insert:
         return stmt.on_duplicate_key_update({
             "check": stmt.inserted.check, "severity": stmt.inserted.severity,
             "last_seen": stmt.inserted.last_seen, "message": stmt.inserted.message,
-            "times_seen": C.times_seen + _ONE,
+            "times_seen": C.times_seen + _ONE, "last_run": stmt.inserted.last_run,
         })
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -479,7 +520,7 @@ def _upsert_statement(dialect: str) -> sa.Insert:
     return stmt.on_conflict_do_update(index_elements=[C.scope, C.key], set_={
         "check": stmt.excluded.check, "severity": stmt.excluded.severity,
         "last_seen": stmt.excluded.last_seen, "message": stmt.excluded.message,
-        "times_seen": C.times_seen + _ONE,
+        "times_seen": C.times_seen + _ONE, "last_run": stmt.excluded.last_run,
     })
 
 

@@ -88,7 +88,7 @@ def test_a_failed_output_does_not_silence_alerts(demo_db: str, tmp_path: Path, c
     assert again.exit_code == 1 and len(again.stdout.splitlines()) == 10
     third = cli("scan", "price", "--db", demo_db, "--new-only", "--state", state, "--format", "jsonl")
     assert third.exit_code == 0 and third.stdout == ""
-    assert "10 already reported" in third.stderr
+    assert "10 suppressed" in third.stderr
 
 
 # --- injection ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`anomaly alerts list|show|ack|label`: the alert state behind --new-only."""
+"""`anomaly alerts list|show|ack|unack|label|silence|silences|unsilence|prune`: the alert state
+behind --new-only."""
 
 from __future__ import annotations
 
@@ -125,3 +126,72 @@ def alerts_label(
     with _open_state(state, db) as store:
         record = store.label(key, label, datetime.now(timezone.utc))
     say(f"labelled {record.key} {record.label or '(none)'}")
+
+
+@alerts_app.command("unack")
+def alerts_unack(key: Annotated[str, typer.Argument(help="The finding's key.")],
+                 state: Annotated[Optional[str], STATE_OPTION] = None,
+                 db: Annotated[Optional[str], DB_OPTION] = None) -> None:
+    """Undo an acknowledgement: --new-only tells of the alert again once its cooldown is over."""
+    with _open_state(state, db) as store:
+        record = store.unack(key)
+    say(f"unacknowledged {record.key}")
+
+
+@alerts_app.command("silence")
+def alerts_silence(
+    match: Annotated[str, typer.Argument(help="A check name, a finding's key, or a key prefix (rates:failed).")],
+    for_: Annotated[str, typer.Option("--for", metavar="DURATION", help="How long: 30m, 2h, 1d.")] = "2h",
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown in the list).")] = None,
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+) -> None:
+    """Keep matching findings quiet until the silence expires (still recorded, counted as suppressed)."""
+    from anomaly_cli.params import parse_duration
+
+    try:
+        length = parse_duration(for_)
+    except ValueError as exc:
+        raise UsageError(f"--for: {exc}") from None
+    now = datetime.now(timezone.utc)
+    with _open_state(state) as store:
+        silence_id = store.silence(match, until=now + length, reason=reason, now=now)
+    say(f"silence {silence_id}: {match} until {(now + length):%Y-%m-%d %H:%M} UTC")
+
+
+@alerts_app.command("silences")
+def alerts_silences(state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """The silences in force: id, match, expiry (UTC), reason."""
+    from anomaly_cli.render.encode import printable
+
+    with _open_state(state) as store:
+        rows = store.silences(now=datetime.now(timezone.utc))
+    for row in rows:
+        print(f"{row.id}\t{printable(row.match)}\t{row.expires_at:%Y-%m-%d %H:%M}\t{printable(row.reason or '')}")
+
+
+@alerts_app.command("unsilence")
+def alerts_unsilence(silence_id: Annotated[int, typer.Argument(metavar="ID", help="See 'alerts silences'.")],
+                     state: Annotated[Optional[str], STATE_OPTION] = None) -> None:
+    """End a silence now."""
+    with _open_state(state) as store:
+        store.unsilence(silence_id)
+    say(f"silence {silence_id} ended")
+
+
+@alerts_app.command("prune")
+def alerts_prune(
+    older_than: Annotated[str, typer.Option("--older-than", metavar="DURATION",
+                                            help="Forget alerts last seen longer ago: 90d.")] = "90d",
+    state: Annotated[Optional[str], STATE_OPTION] = None,
+    db: Annotated[Optional[str], DB_OPTION] = None,
+) -> None:
+    """Forget alerts not seen for a while (only this database's with --db), and silences expired by then."""
+    from anomaly_cli.params import parse_duration
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    with _open_state(state, db) as store:
+        alerts, silences = store.prune(older_than=age, now=datetime.now(timezone.utc))
+    say(f"pruned {alerts} alert{'s' if alerts != 1 else ''} and {silences} expired silence{'s' if silences != 1 else ''}")

@@ -25,6 +25,7 @@ from anomaly_cli.summarize_mode import SummarizeMode
 
 LLM_PANEL = "Plain-English summaries"
 ALERTS_PANEL = "Repeat alerts"
+NOTIFY_PANEL = "Notifications"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ COMMON_OPTIONS: tuple[CommonOption, ...] = (
     _opt("state", Optional[str], "--state", key="state", metavar="URL", rich_help_panel=ALERTS_PANEL,
          show_default="a SQLite file in ~/.local/state/anomaly",
          help="Where alert state lives (never the audited database); env ANOMALY_STATE."),
+    _opt("notify", Optional[list[str]], "--notify", key="notify.urls", metavar="URL", rich_help_panel=NOTIFY_PANEL,
+         callback=lambda urls: urls or None,  # not given: the [notify] config decides
+         help="Send one grouped message per run to this Apprise URL (slack://, mailto://, json://, ...) "
+              "or alertmanager://host:9093; repeatable; routing by severity in [notify]."),
+    _opt("notify_resolved", bool, "--notify-resolved", key="notify.resolved", rich_help_panel=NOTIFY_PANEL,
+         help="Also announce incidents that were alerted and are no longer found (with --new-only)."),
     _opt("summarize", Optional[SummarizeMode], "--summarize", key="summarize", case_sensitive=False,
          show_default="auto", rich_help_panel=LLM_PANEL,
          help="Who writes the text lines: auto (the model when configured), llm or template."),
@@ -204,8 +211,11 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
         from anomaly_cli.cli.progress import StatusLine
 
         status = StatusLine(color=use_color(True))
-    request = build_request(settings, checks, window, outputs=(output,), limit=given.get("limit"),
-                            alerts=alerts, skip_unavailable=every and not required, now=now, progress=status)
+    from anomaly_cli.notify import with_notifications
+
+    request, notify = with_notifications(settings, build_request(
+        settings, checks, window, outputs=(output,), limit=given.get("limit"), alerts=alerts,
+        skip_unavailable=every and not required, now=now, progress=status))
     try:
         report = run_scan(request)
     finally:
@@ -222,6 +232,10 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
             say(f"{name}: skipped: {why}")
         for outcome in report.results:
             say(summary_line(outcome) + (f"; written to {path}" if path else ""))
+        if report.resolved:
+            say(f"{len(report.resolved)} incident{'s' if len(report.resolved) != 1 else ''} resolved")
+        if notify is not None and notify.sent:
+            say("notified " + ", ".join(notify.sent))
     return report.exit_code
 
 
@@ -312,7 +326,7 @@ def use_color(terminal: bool) -> bool:
 
 
 def summary_line(outcome: Any) -> str:
-    """'price: 3 findings (1 critical, 2 high)', '... ; 6 already reported', or 'not evaluated: why'."""
+    """'price: 3 findings (1 critical, 2 high)', '...; 6 suppressed', or 'not evaluated: why'."""
     from anomaly_cli.model import Status
 
     if outcome.status is Status.NOT_EVALUATED:
@@ -320,8 +334,8 @@ def summary_line(outcome: Any) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in outcome.summary()["by_severity"].items())
     line = f"{outcome.check}: {outcome.findings} finding{'s' if outcome.findings != 1 else ''}"
     line += f" ({counts})" if counts else ""
-    if outcome.suppressed:
-        line += f"; {outcome.suppressed} already reported"
+    if outcome.suppressed:  # already reported within the cooldown, acknowledged or silenced
+        line += f"; {outcome.suppressed} suppressed"
     return line
 
 

@@ -41,7 +41,7 @@ def counts_line(outcome: CheckOutcome, currency: str) -> str:
     if summary["by_severity"]:
         parts[0] += " (" + ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items()) + ")"
     if outcome.suppressed:
-        parts.append(f"{outcome.suppressed} already reported")
+        parts.append(f"{outcome.suppressed} suppressed")
     if outcome.shown is not None:
         parts.append(f"the {outcome.shown} most severe shown")
     for name, total in outcome.totals.items():
