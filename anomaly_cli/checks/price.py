@@ -186,42 +186,83 @@ class PriceCheck(Check):
 
 
 def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[PricedItem]:
-    """Stream the items the database flags, plus those it cannot judge (to count them)."""
+    """Stream the items the database flags, counting those it cannot judge by reason.
+
+    The WHERE clause is a cheap superset of the flagged items (plain comparisons, widened by
+    the rounding to cents and the float error), and of every item that cannot be judged; the
+    exact comparison in whole cents is judge()'s, in Python, on those few rows.
+    """
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, count_missing, has_rows, table, window_bounds
+    from anomaly_cli.db import cents, has_rows, table, window_bounds
+    from anomaly_cli.sqlfn import (MONEY_LIMIT, QUANTITY_LIMIT, datetime_columns, is_bad_number,
+                                   lenient_text, to_datetime, usable_date)
 
     t = table(ctx.schema, "transactions")
     ti = table(ctx.schema, "transaction_items")
     p = table(ctx.schema, "products")
     c = table(ctx.schema, "customers")
-    catalog, sold = cents(p.c.product_price), cents(ti.c.product_price)
-    # sold < catalog * n/d  <=>  sold * d < catalog * n: integers only, so no float drift.
-    b_num, b_den = below.as_integer_ratio()
-    a_num, a_den = above.as_integer_ratio()
-    flagged = sa.or_(sold * b_den < catalog * b_num, sold * a_den > catalog * a_num)
-    unjudgeable = sa.or_(p.c.product_price.is_(None), catalog <= 0, ti.c.product_price.is_(None))
-    # No "date IS NOT NULL" here: MariaDB would walk a date index for it and fetch every item
-    # by its transaction (6x slower); undated items are counted apart and dropped below.
+    catalog, sold, quantity = p.c.product_price, ti.c.product_price, ti.c.quantity
+    # Counted first: a second query cannot run while a streamed result is open on MariaDB.
+    for reason, count in count_undated(ctx, t, ti).items():
+        ctx.stats.skip(reason, count)
+
+    # A sold price rounds to cents by at most half a cent, as does the catalog price: the
+    # margins keep every item the exact test flags; the relative factor covers float error.
+    low, high = float(below), float(above)
+    candidate = sa.or_(
+        sold < catalog * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001),
+        sold > catalog * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001),
+    )
+    # Cheap supersets of the reasons below, tested on every row. On SQLite text and blobs sort
+    # after every number, so 'abc' >= 1e15 holds: one comparison catches them (typeof() on
+    # every row cost a third of the query).
+    unjudgeable = sa.or_(
+        catalog.is_(None), catalog <= 0, catalog >= MONEY_LIMIT,
+        sold.is_(None), sold >= MONEY_LIMIT, sold <= -MONEY_LIMIT,
+        quantity >= QUANTITY_LIMIT, quantity <= -QUANTITY_LIMIT, sa.cast(quantity, sa.Integer) != quantity,
+    )
+    bad_quantity = is_bad_number(quantity, QUANTITY_LIMIT, integer=True)
+    # Only for the rows that pass the WHERE clause: why an item cannot be judged, if it cannot.
+    reason = sa.case(
+        (catalog.is_(None), "no_catalog_price"),
+        (is_bad_number(catalog, MONEY_LIMIT), "bad_catalog_price"),
+        (catalog <= 0, "nonpositive_catalog_price"),
+        (sold.is_(None), "no_sold_price"),
+        (is_bad_number(sold, MONEY_LIMIT), "bad_price"),
+        (sa.and_(quantity.is_not(None), bad_quantity), "bad_quantity"),
+        else_=None,
+    )
+    judgeable = reason.is_(None)
+    raw_date, normalized_date = datetime_columns(t.c.transaction_date)
+    columns = (
+        t.c.transaction_id, ti.c.item_id, t.c.customer_id, lenient_text(c.c.customer_name),
+        lenient_text(ti.c.product_id), lenient_text(sa.func.coalesce(p.c.product_name, ti.c.product_name)),
+        sa.case((usable_date(t.c.transaction_date), raw_date), else_=None),
+        sa.case((usable_date(t.c.transaction_date), normalized_date), else_=None),
+        lenient_text(t.c.status),
+        sa.case((judgeable, quantity), else_=None),
+        sa.case((judgeable, cents(catalog)), else_=None),
+        sa.case((judgeable, cents(sold)), else_=None),
+        reason,
+    )
+    where = sa.or_(candidate, unjudgeable)
     bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
-    undated = count_missing(ctx.conn, t.c.transaction_date,
-                            source=ti.join(t, ti.c.transaction_id == t.c.transaction_id))
-    ctx.stats.skip("no_date", undated)
     if not has_rows(ctx.conn, t, *bounds):
         ctx.stats.not_evaluated("no transactions in the window")
         return
+    if bounds:
+        # The window narrows the transactions: let the engine find them first (by a date index).
+        source = (ti.join(t, ti.c.transaction_id == t.c.transaction_id)
+                  .outerjoin(p, ti.c.product_id == p.c.product_id))
+    else:
+        # Items and their catalog price first, the transaction only for the few that pass.
+        source = (ti.outerjoin(p, ti.c.product_id == p.c.product_id)
+                  .join(t, ti.c.transaction_id == t.c.transaction_id))
     stmt = (
-        sa.select(
-            t.c.transaction_id, ti.c.item_id, t.c.customer_id, c.c.customer_name,
-            ti.c.product_id, sa.func.coalesce(p.c.product_name, ti.c.product_name),
-            t.c.transaction_date, t.c.status, ti.c.quantity, catalog, sold,
-        )
-        .select_from(
-            ti.join(t, ti.c.transaction_id == t.c.transaction_id)
-            .outerjoin(p, ti.c.product_id == p.c.product_id)
-            .outerjoin(c, t.c.customer_id == c.c.customer_id)
-        )
-        .where(sa.or_(flagged, unjudgeable), *bounds)
+        sa.select(*columns)
+        .select_from(source.outerjoin(c, t.c.customer_id == c.c.customer_id))
+        .where(where, *bounds)
         .order_by(t.c.transaction_id, ti.c.item_id)
     )
     # MySQL/MariaDB otherwise drive the join from a covering index on transactions and fetch
@@ -229,7 +270,38 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     for name in ("mysql", "mariadb"):
         stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect=name)
     rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
-    for row in rows:
-        item = PricedItem(*row)
-        if item.transaction_date is not None:  # undated items were counted above
-            yield item
+    for tid, iid, cid, name, pid, pname, raw, normalized, status, qty, catalog_c, sold_c, why in rows:
+        if raw is None:
+            continue  # undated or badly dated: counted by count_undated
+        when = to_datetime(raw, normalized)
+        if when is None:
+            ctx.stats.skip("bad_date")  # a form SQLite reads and Python does not
+            continue
+        if why is not None:
+            ctx.stats.skip(why)
+            continue
+        yield PricedItem(tid, iid, cid, name, pid, pname, when, status,
+                         None if qty is None else int(qty), int(catalog_c), int(sold_c))
+
+
+def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
+    """Items whose transaction has no date (no_date) or one that is not a date (bad_date), anywhere.
+
+    Transactions are classified first (one pass over one table, or an index lookup); their
+    items are counted only when there are any, which in a healthy shop there are not.
+    """
+    import sqlalchemy as sa
+
+    from anomaly_cli.sqlfn import reason_counts, usable_date
+
+    date = t.c.transaction_date
+    kind = sa.case((date.is_(None), "no_date"), else_="bad_date")
+    unusable = sa.not_(sa.func.coalesce(usable_date(date), False))
+    found = reason_counts(ctx.conn.execute(
+        sa.select(kind, sa.func.count()).where(unusable).group_by(kind)))
+    if not found:
+        return {}
+    items = (sa.select(kind, sa.func.count())
+             .select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
+             .where(unusable).group_by(kind))
+    return reason_counts(ctx.conn.execute(items))

@@ -27,6 +27,7 @@ class BurstRow:
     status: str | None
     amount_cents: int | None
     starts_burst: bool  # the database says: no earlier qualifying window of this customer overlaps it
+    bad_amount: bool = False  # total_amount is not an amount (text, 1e308): counted as 0 and noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,8 @@ class SpamCheck(Check):
     card testing: critical.
 
     A burst belongs to the window its first transaction falls in and is reported whole.
-    Transactions with no date or no customer are skipped and counted in the summary.
+    Transactions with no date, a value that is not a date, or no customer are skipped and
+    counted in the summary; an amount that is not one (text, 1e308) counts as 0 and is counted too.
     """
 
     name = "spam"
@@ -182,24 +184,32 @@ class SpamCheck(Check):
 
 
 def count_unusable(ctx: CheckContext) -> dict[str, int]:
-    """Transactions that cannot be placed in a burst: no date (anywhere), no customer (in the window)."""
+    """Transactions that cannot be placed in a burst, by reason: no or a bad date (anywhere),
+    no or a bad customer (in the window)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import table
+    from anomaly_cli.db import table, window_bounds
+    from anomaly_cli.sqlfn import bad_key, reason_counts, usable_date
 
     t = table(ctx.schema, "transactions")
     date, customer = t.c.transaction_date, t.c.customer_id
-    no_customer = [date.is_not(None), customer.is_(None)]
-    if ctx.window.since is not None:
-        no_customer.append(date >= ctx.window.since)
-    if ctx.window.until is not None:
-        no_customer.append(date < ctx.window.until)
-    stmt = sa.select(
-        sa.func.coalesce(sa.func.sum(sa.case((date.is_(None), 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*no_customer), 1), else_=0)), 0),
-    ).where(sa.or_(date.is_(None), customer.is_(None)))
-    no_date, no_cust = ctx.conn.execute(stmt).one()
-    return {"no_date": int(no_date), "no_customer": int(no_cust)}
+    dated = sa.func.coalesce(usable_date(date), False)
+    no_customer = sa.or_(customer.is_(None), bad_key(customer))
+    # The CASE below tells a bad date first, so the customer test need not repeat `dated`.
+    in_window = sa.and_(no_customer, *window_bounds(date, ctx.window.since, ctx.window.until))
+    kind = sa.case(
+        (date.is_(None), "no_date"),
+        (sa.not_(dated), "bad_date"),
+        (customer.is_(None), "no_customer"),
+        else_="bad_customer",
+    )
+    stmt = sa.select(kind, sa.func.count()).where(sa.or_(sa.not_(dated), in_window)).group_by(kind)
+    return reason_counts(ctx.conn.execute(stmt))
+
+
+# Beyond this many customers with a burst, the second pass reads every customer (one scan)
+# rather than naming them all in an IN list.
+MAX_NAMED_CUSTOMERS = 2000
 
 
 def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow]:
@@ -209,16 +219,23 @@ def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow
     the row min_count - 1 before it is at most `window` seconds. r belongs to a burst when a
     qualifying window ends within its next min_count - 1 rows, and starts a new burst when none
     ends within its next min_count - 2 rows (no earlier window then overlaps it).
+
+    Two passes: one LAG over every transaction finds the customers with a qualifying window
+    (as cheap as the plainest hand-written query); the second, with the window functions that
+    place each row, reads only those customers' transactions.
     """
     import sqlalchemy as sa
 
     from anomaly_cli.db import cents, epoch_seconds, table
+    from anomaly_cli.sqlfn import (MONEY_LIMIT, bad_key, datetime_columns, is_bad_number, lenient_text,
+                                   to_datetime, usable_date)
 
     t = table(ctx.schema, "transactions")
     c = table(ctx.schema, "customers")
     k = min_count
     order = (t.c.transaction_date, t.c.transaction_id)
-    conditions = [t.c.transaction_date.is_not(None), t.c.customer_id.is_not(None)]
+    conditions = [usable_date(t.c.transaction_date), t.c.customer_id.is_not(None),
+                  sa.not_(bad_key(t.c.customer_id))]
     if ctx.window.since is not None:
         # A burst starting at --since may have earlier windows up to `window` s before; read
         # them so that a burst which began before --since is recognised as such and left out.
@@ -226,11 +243,30 @@ def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow
     # LAG over the epoch (not epoch of a LAG) keeps every engine on plain integer arithmetic.
     # The offset is inlined: MariaDB wants a constant there.
     lagged = sa.func.lag(epoch_seconds(t.c.transaction_date), sa.literal(k - 1, literal_execute=True))
+
+    first = sa.select(
+        t.c.customer_id.label("cid"),
+        (epoch_seconds(t.c.transaction_date)
+         - lagged.over(partition_by=t.c.customer_id, order_by=order)).label("span"),
+    ).where(*conditions).subquery("spans")
+    customers = [cid for (cid,) in ctx.conn.execute(
+        sa.select(first.c.cid).where(first.c.span <= window).group_by(first.c.cid).order_by(first.c.cid))]
+    if not customers:
+        return
+    if len(customers) <= MAX_NAMED_CUSTOMERS:
+        # First: it rejects nearly every row before the date is parsed.
+        conditions.insert(0, t.c.customer_id.in_(customers))
+
+    amount = t.c.total_amount
+    good_amount = sa.or_(amount.is_(None), sa.not_(is_bad_number(amount, MONEY_LIMIT)))
+    raw_date, normalized_date = datetime_columns(t.c.transaction_date)
     timed = (
         sa.select(
             t.c.transaction_id.label("tid"), t.c.customer_id.label("cid"),
-            t.c.transaction_date.label("tdate"), t.c.status.label("status"),
-            cents(t.c.total_amount).label("amount_cents"),
+            t.c.transaction_date.label("tdate"), raw_date.label("raw_date"),
+            normalized_date.label("normalized_date"), lenient_text(t.c.status).label("status"),
+            sa.case((good_amount, cents(amount)), else_=None).label("amount_cents"),
+            sa.case((good_amount, 0), else_=1).label("bad_amount"),
             epoch_seconds(t.c.transaction_date).label("ts"),
             lagged.over(partition_by=t.c.customer_id, order_by=order).label("lag_ts"),
         )
@@ -240,7 +276,8 @@ def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow
     ends = sa.case((timed.c.ts - timed.c.lag_ts <= window, 1), else_=0)
     inner_order = (timed.c.tdate, timed.c.tid)
     flagged = sa.select(
-        timed.c.tid, timed.c.cid, timed.c.tdate, timed.c.status, timed.c.amount_cents,
+        timed.c.tid, timed.c.cid, timed.c.tdate, timed.c.raw_date, timed.c.normalized_date, timed.c.status,
+        timed.c.amount_cents, timed.c.bad_amount,
         sa.func.max(ends).over(partition_by=timed.c.cid, order_by=inner_order, rows=(0, k - 1))
         .label("member"),
         sa.func.max(ends).over(partition_by=timed.c.cid, order_by=inner_order, rows=(0, k - 2))
@@ -248,12 +285,22 @@ def measure(ctx: CheckContext, min_count: int, window: int) -> Iterator[BurstRow
     ).subquery("flagged")
     stmt = (
         sa.select(
-            flagged.c.cid, c.c.customer_name, flagged.c.tid, flagged.c.tdate, flagged.c.status,
-            flagged.c.amount_cents, flagged.c.continues,
+            flagged.c.cid, lenient_text(c.c.customer_name), flagged.c.tid, flagged.c.raw_date,
+            flagged.c.normalized_date, flagged.c.status, flagged.c.amount_cents, flagged.c.bad_amount,
+            flagged.c.continues,
         )
         .select_from(flagged.outerjoin(c, flagged.c.cid == c.c.customer_id))
         .where(flagged.c.member == 1)
         .order_by(flagged.c.cid, flagged.c.tdate, flagged.c.tid)
     )
-    for cid, name, tid, tdate, status, amount, continues in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        yield BurstRow(cid, name, tid, tdate, status, None if amount is None else int(amount), not continues)
+    result = ctx.conn.execution_options(yield_per=1000).execute(stmt)
+    for cid, name, tid, raw, normalized, status, amount_cents, bad_amount, continues in result:
+        # A date SQLite reads but Python does not: SQLite's own reading of it (see to_datetime).
+        when = to_datetime(raw, normalized)
+        if when is None:
+            ctx.stats.skip("bad_date")
+            continue
+        if bad_amount:
+            ctx.stats.skip("bad_amount")  # the transaction still counts in its burst, as amount 0
+        yield BurstRow(cid, name, tid, when, status,
+                       None if amount_cents is None else int(amount_cents), not continues, bool(bad_amount))
