@@ -29,6 +29,11 @@ COUNT_COLUMNS = ("count", "f0_")  # f0_ is what BigQuery names an unnamed COUNT(
 CHECKOUT_COLUMNS = ("today", "yesterday", "same_day_last_week", "avg_last_week", "avg_last_month")
 TIME_COLUMNS = ("time", "ts", "timestamp")  # the names a time column may have
 T = TypeVar("T")
+# What the created tables hold: `count` is an INTEGER (32 bits on MariaDB and PostgreSQL), and the
+# checkout values a FLOAT (4 bytes on MariaDB). A larger value is a bad row, named with its line,
+# not an OverflowError or an engine error after part of the work.
+MAX_COUNT = 2**31 - 1
+MAX_AMOUNT = 1e15
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +167,14 @@ def _whole(text: str, name: str) -> int:
     if value.startswith("-") and WHOLE_NUMBER.match(value[1:]):
         raise ValueError(f"{name} {text!r} is negative")
     if not WHOLE_NUMBER.match(value):
-        raise ValueError(f"{name} {text!r} is not a whole number")
+        raise ValueError(f"{name} {_short(text)!r} is not a whole number")
+    if len(value.lstrip("0")) > len(str(MAX_COUNT)) or int(value) > MAX_COUNT:
+        raise ValueError(f"{name} {_short(value)} is larger than {MAX_COUNT}")
     return int(value)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _amount(text: str, name: str) -> float:
@@ -174,7 +185,9 @@ def _amount(text: str, name: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} {text!r} is not a number")
     if value < 0:
-        raise ValueError(f"{name} {text!r} is negative")
+        raise ValueError(f"{name} {_short(text)!r} is negative")
+    if value > MAX_AMOUNT:
+        raise ValueError(f"{name} {_short(text)} is larger than {MAX_AMOUNT:g}")
     return value
 
 

@@ -11,6 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Numbers without a declared maximum are still bounded: a threshold of 1e308 or a count of
+# 10^20 is a typo, and it would overflow a date, a timedelta or a BIGINT far from the flag
+# that caused it (OverflowError, an engine error: exit 3 instead of a usage error naming it).
+DEFAULT_MAXIMUM = 1_000_000
 
 
 def parse_bool(text: Any) -> bool:
@@ -81,7 +85,8 @@ class Param:
     """One setting: a config key, an ANOMALY_* variable and (for checks) a --flag.
 
     `kind` is int, float, Decimal, str, bool or an Enum class; `minimum`/`exclusive_minimum`
-    bound numbers so that a negative threshold is refused with the key's name.
+    bound numbers so that a negative threshold is refused with the key's name, and `maximum`
+    (DEFAULT_MAXIMUM unless declared) so that an absurd one is.
     """
 
     name: str
@@ -129,12 +134,20 @@ class Param:
                 value = float(raw)
                 if value != value or value in (float("inf"), float("-inf")):
                     raise ValueError
-        except (ValueError, TypeError, InvalidOperation):
-            raise ValueError(f"{raw!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        except (ValueError, TypeError, InvalidOperation, OverflowError):
+            raise ValueError(f"{_short(raw)!r} is not {'a whole number' if kind is int else 'a number'}") from None
         if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"must be at least {self.minimum:g}, got {raw}")
+            raise ValueError(f"must be at least {self.minimum:g}, got {_short(raw)}")
         if self.exclusive_minimum is not None and value <= self.exclusive_minimum:
-            raise ValueError(f"must be greater than {self.exclusive_minimum:g}, got {raw}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"must be at most {self.maximum:g}, got {raw}")
+            raise ValueError(f"must be greater than {self.exclusive_minimum:g}, got {_short(raw)}")
+        maximum = self.maximum if self.maximum is not None else DEFAULT_MAXIMUM
+        if value > maximum or value < -DEFAULT_MAXIMUM:
+            limit = f"at most {maximum:g}" if value > maximum else f"at least {-DEFAULT_MAXIMUM:g}"
+            raise ValueError(f"must be {limit}, got {_short(raw)}")
         return value
+
+
+def _short(raw: Any) -> str:
+    """A value as the user gave it, cut to fit one error line (a flag may hold 10,000 digits)."""
+    text = str(raw)
+    return text if len(text) <= 40 else text[:37] + "..."

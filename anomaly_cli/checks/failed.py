@@ -377,7 +377,7 @@ class FailedCheck(Check):
               kind=float, minimum=1),
         Param("sensitivity", 3.0, "significance in standard deviations (higher reports fewer)",
               kind=float, exclusive_minimum=0),
-        Param("history", 28, "days of history the baseline pools", kind=int, minimum=1),
+        Param("history", 28, "days of history the baseline pools", kind=int, minimum=1, maximum=3650),
         Param("list", False, "also list every failed transaction as a low finding", kind=bool),
     )
     fields = ("bucket_start", "bucket_end", "failed", "total", "failure_rate", "expected_rate",

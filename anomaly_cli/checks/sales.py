@@ -262,7 +262,7 @@ class SalesCheck(Check):
         Param("bucket", BucketSize.DAY, "size of the buckets sales are counted in: day or hour",
               kind=BucketSize),
         Param("history", 8, "weeks of history each bucket is compared with (same weekday, and hour)",
-              kind=int, minimum=1),
+              kind=int, minimum=1, maximum=520),
         Param("min_history", 3, "comparable past buckets needed before a bucket is judged",
               kind=int, minimum=1),
         Param("sensitivity", 3.0, "flag buckets beyond this many robust standard deviations",
