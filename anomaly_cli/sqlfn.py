@@ -27,9 +27,10 @@ QUANTITY_LIMIT = 1e9
 class usable_date(FunctionElement):  # noqa: N801 - reads as a SQL function
     """True when a datetime column holds a date the checks can place in time; NULL or false otherwise.
 
-    On SQLite: text whose first ten characters are the date SQLite itself reads from it
-    (date('2025-02-30') is '2025-03-02', date('now') is today, date(1700000000) is NULL), so
-    '12/09/2025', '', 'garbage', numbers and blobs are all unusable.
+    On SQLite: text whose first ten characters are the date SQLite itself reads from it, once
+    normalised by a modifier (date('2025-02-30', '+0 days') is '2025-03-02', date('now') is
+    today, date(1700000000) is NULL), from year 1 on (Python's first), so '12/09/2025', '',
+    'garbage', '2025-02-30', numbers and blobs are all unusable.
     """
 
     type = sa.Boolean()
@@ -39,7 +40,8 @@ class usable_date(FunctionElement):  # noqa: N801 - reads as a SQL function
 @compiles(usable_date, "sqlite")
 def _usable_date_sqlite(element: usable_date, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"(date({column}) = substr({column}, 1, 10))"
+    # substr, not a comparison with the column: its NUMERIC affinity would make '0001' the number 1.
+    return f"(date({column}, '+0 days') = substr({column}, 1, 10) AND substr({column}, 1, 4) <> '0000')"
 
 
 @compiles(usable_date)
