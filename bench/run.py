@@ -13,196 +13,29 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import generate
+from bench import generate, processes
+from bench.processes import Spawner, anomaly_command, end_to_end, time_help, time_tiny, timed_process
 from bench.reference import reference_sql
+from bench.report import Query, Row, evaluate, fmt, table as results_table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ENGINES = ("sqlite", "mariadb", "postgresql")
-HELP_TARGET_S = 0.2
-TINY_TARGET_S = 0.25  # a scan of a tiny database: start-up and imports
-TINY_ROWS = 200
-REFERENCE_TARGET = 1.5  # SQLite: e2e <= 1.5 x the hand-written query (bench/reference.py)
-SERVER_TARGET = 1.5  # PostgreSQL: e2e <= 1.5 x the check's own SQL replayed raw
-MEMORY_TARGET_MB = 200.0
 FETCH = 1000  # rows per fetchmany, as the checks' yield_per
 # Statements that inspect the schema or set up the session; only reads of the audited tables replay.
 NOT_REPLAYED = re.compile(r"^\s*(PRAGMA|SHOW|SET|DESCRIBE|EXPLAIN)\b|information_schema|pg_catalog", re.I)
-LEAKY_PREFIXES = ("ANOMALY_", "MYSQL_")  # a developer's own settings must not steer the subprocess
-LEAKY_NAMES = ("OPENAI_API_KEY", "AI_API_KEY", "OPENAI_BASE_URL")
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Query:
-    sql: str  # the first 160 characters
-    seconds: float
-    cpu_seconds: float  # of this process (the client); the server's own work is not in it
-    rows: int
-
-
-@dataclass
-class Row:
-    """One check (or `all`) on one engine, with or without the check indexes."""
-
-    engine: str
-    rows: int
-    check: str
-    indexes: str  # "without" | "with"
-    seconds: float | None = None  # end to end: a new process, default options, JSON to a file
-    raw_seconds: float | None = None  # the check's reads replayed through the plain driver
-    ratio: float | None = None  # seconds / raw_seconds
-    # The hand-written query for the same job (bench/reference.py), through the plain driver.
-    ref_seconds: float | None = None
-    ref_ratio: float | None = None  # seconds / ref_seconds
-    ref_cpu_seconds: float | None = None
-    ref_cpu_ratio: float | None = None  # cpu_seconds / ref_cpu_seconds (SQLite: all work is the client's)
-    peak_mb: float | None = None  # max RSS of the end-to-end process
-    inprocess_seconds: float | None = None  # run_checks in this process, findings consumed
-    # CPU seconds (user + system) of the same runs: on SQLite all the work is the client's, so
-    # their ratio is what the wall-clock ratio would be on an idle machine.
-    cpu_seconds: float | None = None
-    raw_cpu_seconds: float | None = None
-    cpu_ratio: float | None = None
-    findings: int | None = None
-    exit_code: int | None = None
-    error: str | None = None
-    queries: list[Query] = field(default_factory=list)
-    covers: list[str] = field(default_factory=list)  # the checks this run executes
-
-
-@dataclass
-class Target:
-    name: str
-    passed: bool | None  # None: not measured in this run
-    detail: str
-
-
-# --------------------------------------------------------------------------------------- processes
-
-
-PYCACHE: Path | None = None  # set by main(): where the child processes keep their bytecode
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES) and k not in LEAKY_NAMES}
-    if PYCACHE is not None:
-        # An installed package has its bytecode compiled; a checkout run with PYTHONDONTWRITEBYTECODE
-        # would compile anomaly_cli on every start. Keep it beside the data, out of the source tree.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    return env
-
-
-# The child's peak memory must be its own: Linux starts a child's ru_maxrss at the high-water
-# mark of the process that spawned it (exec keeps the larger), and this process grows while it
-# runs checks in-process. So children are spawned by a small helper that never grows.
-SPAWNER = r"""
-import json, os, subprocess, sys, time
-for line in sys.stdin:
-    job = json.loads(line)
-    with open(job["stderr"], "w") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-    print(json.dumps([seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status),
-                      usage.ru_utime + usage.ru_stime]), flush=True)
-"""
-
-
-class Spawner:
-    """A lean helper process that runs commands and reports (seconds, max RSS KiB, exit code, CPU)."""
-
-    def __init__(self) -> None:
-        # -S: no site packages, so the helper stays at a few MB.
-        self.proc = subprocess.Popen([sys.executable, "-S", "-c", SPAWNER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def run(self, cmd: Sequence[str], cwd: Path, stderr: Path) -> tuple[float, int, int, float]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        job = {"cmd": list(cmd), "cwd": str(cwd), "env": clean_env(), "stderr": str(stderr)}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        seconds, maxrss, code, cpu = json.loads(self.proc.stdout.readline())
-        return seconds, maxrss, code, cpu
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-
-SPAWN: Spawner | None = None  # started by main()
-
-
-def timed_process(cmd: Sequence[str], cwd: Path) -> tuple[float, float, int, str, float]:
-    """(wall seconds, peak RSS in MB, exit code, stderr, CPU seconds) of one child process."""
-    assert SPAWN is not None, "main() starts the spawner"
-    stderr = cwd / "stderr.txt"
-    # wait4 in the helper: the child's own rusage (ru_maxrss is KiB on Linux).
-    seconds, maxrss, code, cpu = SPAWN.run(cmd, cwd, stderr)
-    return seconds, maxrss / 1024, code, stderr.read_text(encoding="utf-8", errors="replace"), cpu
-
-
-def anomaly_command() -> list[str]:
-    """The console script next to this interpreter, else `python -m anomaly_cli`."""
-    script = Path(sys.executable).with_name("anomaly")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "anomaly_cli"]
-
-
-def time_help(workdir: Path, runs: int = 5) -> list[dict[str, Any]]:
-    out = []
-    launchers = {"console script": anomaly_command(), "python -m": [sys.executable, "-m", "anomaly_cli"]}
-    for label, launcher in launchers.items():
-        for args in (["--help"], ["scan", "price", "--help"]):
-            timings = [timed_process(launcher + args, workdir) for _ in range(runs)]
-            out.append({"command": " ".join(["anomaly" if label == "console script" else "python -m anomaly_cli"]
-                                            + args), "seconds": round(min(t[0] for t in timings), 3),
-                        "cpu_seconds": round(min(t[4] for t in timings), 3)})
-    return out
-
-
-def time_tiny(workdir: Path, data_dir: Path, runs: int = 5) -> list[dict[str, Any]]:
-    """`scan <check>` of a tiny shop (TINY_ROWS transactions), best of `runs`: start-up and imports."""
-    made = generate.ensure("sqlite", TINY_ROWS, 7, data_dir=data_dir, server_url=None, create=True,
-                           log=lambda _: None)
-    assert made is not None
-    out = []
-    for check in ("price", "sales", "spam", "failed"):
-        cmd = anomaly_command() + ["scan", check, "--db", made.url, "--format", "json",
-                                   "--output", str(workdir / "tiny.json")]
-        timings = [timed_process(cmd, workdir) for _ in range(runs)]
-        failed = [t for t in timings if t[2] not in (0, 1)]
-        out.append({"command": f"anomaly scan {check} (tiny database)", "seconds": round(min(t[0] for t in timings), 3),
-                    "cpu_seconds": round(min(t[4] for t in timings), 3),
-                    "error": " ".join(failed[0][3].split())[-200:] if failed else None})
-    return out
-
-
-def end_to_end(check: str, url: str, workdir: Path) -> tuple[float, float, float, int, int | None, str | None]:
-    """`anomaly scan <check> --db URL --format json --output FILE` in a new process, as a user runs it."""
-    output = workdir / f"{check}.json"
-    output.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "anomaly_cli", "scan", check, "--db", url, "--format", "json",
-           "--output", str(output)]
-    seconds, peak_mb, code, stderr, cpu = timed_process(cmd, workdir)
-    if code not in (0, 1):  # 1 only says that findings exist
-        return seconds, cpu, peak_mb, code, None, " ".join(stderr.split())[-300:] or f"exit code {code}"
-    document = json.loads(output.read_text(encoding="utf-8"))
-    return seconds, cpu, peak_mb, code, sum(c["summary"]["findings"] for c in document["checks"]), None
 
 
 # --------------------------------------------------------------------------------------- raw SQL
@@ -449,113 +282,6 @@ def run_engine(engine: str, args: argparse.Namespace, selected: list[type], incl
                 f"raw {fmt(row.raw_seconds)} s, peak {fmt(row.peak_mb, 0)} MB, {row.findings} findings"))
 
 
-# --------------------------------------------------------------------------------------- report
-
-
-def fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def reference_ok(row: Row, cpu: bool = False) -> bool | None:
-    """SQLite: e2e within REFERENCE_TARGET x the hand-written query (wall clock, or CPU time)."""
-    ratio = row.ref_cpu_ratio if cpu else row.ref_ratio
-    return None if ratio is None else ratio <= REFERENCE_TARGET
-
-
-def server_ok(row: Row) -> bool | None:
-    """PostgreSQL: e2e within SERVER_TARGET x the check's own SQL replayed raw."""
-    return None if row.ratio is None else row.ratio <= SERVER_TARGET
-
-
-def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[dict[str, Any]]) -> list[Target]:
-    targets = []
-    slow_help = [h for h in help_times if h["seconds"] > HELP_TARGET_S]
-    targets.append(Target(
-        f"--help in <= {HELP_TARGET_S} s (best of 5)", (not slow_help) if help_times else None,
-        "; ".join(f"{h['command']}: {h['seconds']:.3f} s ({h['cpu_seconds']:.3f} s CPU)" for h in help_times)
-        or "not measured"))
-    slow_tiny = [h for h in tiny if h["seconds"] > TINY_TARGET_S or h["error"]]
-    targets.append(Target(
-        f"a scan of a tiny database ({TINY_ROWS} transactions) in <= {TINY_TARGET_S} s (best of 5)",
-        (not slow_tiny) if tiny else None,
-        "; ".join(f"{h['command']}: {h['seconds']:.3f} s ({h['cpu_seconds']:.3f} s CPU)"
-                  + (f" error: {h['error']}" if h["error"] else "") for h in tiny) or "not measured"))
-
-    for cpu in (False, True):
-        measured = [r for r in results if r.engine == "sqlite" and reference_ok(r, cpu) is not None]
-        failing = [r for r in measured if not reference_ok(r, cpu)]
-        sizes = ", ".join(f"{s:,}" for s in sorted({r.rows for r in measured})) or "-"
-        seconds = "cpu_seconds" if cpu else "seconds"
-        ref = "ref_cpu_seconds" if cpu else "ref_seconds"
-        targets.append(Target(
-            f"SQLite: price, sales, spam, failed e2e <= {REFERENCE_TARGET} x the hand-written query, "
-            + ("on CPU time (what an idle machine would show)" if cpu else "wall clock")
-            + f" (target at 1M; measured at {sizes})",
-            (not failing) if measured else None,
-            "; ".join(f"{r.check} ({r.indexes} indexes): {fmt(getattr(r, seconds))} s vs "
-                      f"{fmt(getattr(r, ref))} s = {fmt(getattr(r, seconds) / getattr(r, ref))}x"
-                      for r in (failing or measured))))
-
-    measured = [r for r in results if r.engine == "postgresql" and r.check != "all" and server_ok(r) is not None]
-    failing = [r for r in measured if not server_ok(r)]
-    targets.append(Target(
-        f"PostgreSQL: every check e2e <= {SERVER_TARGET} x its own SQL replayed raw",
-        (not failing) if measured else None,
-        "; ".join(f"{r.check} ({r.indexes}): {fmt(r.seconds)} s vs {fmt(r.raw_seconds)} s = {fmt(r.ratio)}x"
-                  for r in (failing or measured)) or "not measured"))
-
-    measured = [r for r in results if r.peak_mb is not None]
-    heavy = [r for r in measured if r.peak_mb > MEMORY_TARGET_MB]
-    worst = max(measured, key=lambda r: r.peak_mb, default=None)
-    targets.append(Target(
-        f"peak memory <= {MEMORY_TARGET_MB:.0f} MB for every run (target at 1M and 10M)",
-        (not heavy) if measured else None,
-        "; ".join(f"{r.engine} {r.check} ({r.indexes}): {r.peak_mb:.0f} MB" for r in heavy)
-        or (f"largest: {worst.engine} {worst.check} {worst.peak_mb:.0f} MB" if worst else "not measured")))
-
-    details, verdicts = [], []
-    for key in sorted({(r.engine, r.indexes) for r in results}):
-        group = [r for r in results if (r.engine, r.indexes) == key]
-        every = next((r for r in group if r.check == "all"), None)
-        singles = [r for r in group if r.check != "all"]
-        if every is None or every.seconds is None or any(r.seconds is None for r in singles):
-            continue
-        if sorted(r.check for r in singles) != sorted(every.covers):
-            details.append(f"{key[0]} ({key[1]}): not compared, --checks left some out")
-            continue
-        total = sum(r.seconds for r in singles if r.seconds is not None)
-        verdicts.append(every.seconds <= total)
-        details.append(f"{key[0]} ({key[1]}): all {every.seconds:.2f} s vs sum {total:.2f} s")
-    targets.append(Target("scan all no slower than the sum of the checks one by one",
-                          all(verdicts) if verdicts else None, "; ".join(details) or "not measured"))
-    return targets
-
-
-def table(results: list[Row]) -> str:
-    header = ("engine", "rows", "indexes", "check", "e2e s", "ref s", "ref ratio", "e2e cpu", "ref cpu",
-              "cpu ratio", "raw s", "raw ratio", "peak MB", "findings", "target")
-    lines = [header]
-    word = {True: "PASS", False: "FAIL", None: "-"}
-    for r in results:
-        if r.error:
-            verdict = f"error: {r.error[:60]}"
-        elif r.engine == "sqlite" and r.ref_ratio is not None:
-            verdict = f"{word[reference_ok(r)]}/{word[reference_ok(r, True)]}"  # wall clock / CPU time
-        elif r.engine == "postgresql" and r.check != "all":
-            verdict = word[server_ok(r)]
-        else:
-            verdict = "-"
-        lines.append((r.engine, f"{r.rows:,}", r.indexes, r.check, fmt(r.seconds), fmt(r.ref_seconds),
-                      fmt(r.ref_ratio), fmt(r.cpu_seconds), fmt(r.ref_cpu_seconds), fmt(r.ref_cpu_ratio),
-                      fmt(r.raw_seconds), fmt(r.ratio), fmt(r.peak_mb, 0),
-                      "-" if r.findings is None else str(r.findings), verdict))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-            for line in lines]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(text)
-
-
 def select_checks(spec: str | None) -> tuple[list[type], bool]:
     from anomaly_cli.checks import registry
 
@@ -610,10 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected, include_all = select_checks(args.checks)
     results: list[Row] = []
     engines: dict[str, dict[str, Any]] = {}
-    global PYCACHE, SPAWN
     generate.prepare_data_dir(args.data_dir)
-    PYCACHE = args.data_dir / "pycache"
-    SPAWN = Spawner()
+    processes.PYCACHE = args.data_dir / "pycache"
+    spawner = processes.SPAWN = Spawner()
     with tempfile.TemporaryDirectory(prefix="anomaly-bench-") as tmp:
         workdir = Path(tmp)  # empty: no anomaly.toml or .env steers the runs
         timed_process(anomaly_command() + ["scan", "--help"], workdir)  # compiles the bytecode once
@@ -624,11 +349,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engines[engine] = {}
                 run_engine(engine, args, selected, include_all, workdir, results, engines[engine])
         finally:
-            SPAWN.close()
+            spawner.close()
+    if tiny:
+        startup = min(t["cpu_seconds"] for t in tiny)
+        for r in results:
+            if r.engine == "sqlite" and r.cpu_seconds is not None and r.ref_cpu_seconds:
+                r.work_cpu_ratio = (r.cpu_seconds - startup) / r.ref_cpu_seconds
     targets = evaluate(results, help_times, tiny)
     elapsed = time.perf_counter() - started
 
-    print(table(results))
+    print(results_table(results))
+    print("(work ratio: e2e CPU less the tiny-database scan's CPU, over the reference's CPU; not a target)")
     print()
     for h in help_times + tiny:
         print(f"{h['command']:<40} {h['seconds']:.3f} s wall, {h['cpu_seconds']:.3f} s CPU")
