@@ -49,6 +49,24 @@ def _usable_date(element: usable_date, compiler: Any, **kw: Any) -> str:
     return f"({compiler.process(element.clauses, **kw)} IS NOT NULL)"
 
 
+class unusable_date(FunctionElement):  # noqa: N801 - reads as a SQL function
+    """True when a datetime column holds no usable date (NULL included): NOT usable_date, but
+    `col IS NULL` where the column type guarantees the rest, so that an index can answer it."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+@compiles(unusable_date, "sqlite")
+def _unusable_date_sqlite(element: unusable_date, compiler: Any, **kw: Any) -> str:
+    return f"(coalesce({_usable_date_sqlite(element, compiler, **kw)}, 0) = 0)"
+
+
+@compiles(unusable_date)
+def _unusable_date(element: unusable_date, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} IS NULL)"
+
+
 class bad_number(FunctionElement):  # noqa: N801
     """True when a non-NULL numeric column holds something other than a number below the limit.
 

@@ -292,11 +292,11 @@ def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
     """
     import sqlalchemy as sa
 
-    from anomaly_cli.sqlfn import reason_counts, usable_date
+    from anomaly_cli.sqlfn import reason_counts, unusable_date
 
     date = t.c.transaction_date
     kind = sa.case((date.is_(None), "no_date"), else_="bad_date")
-    unusable = sa.not_(sa.func.coalesce(usable_date(date), False))
+    unusable = unusable_date(date)
     found = reason_counts(ctx.conn.execute(
         sa.select(kind, sa.func.count()).where(unusable).group_by(kind)))
     if not found:

@@ -192,21 +192,21 @@ def count_unusable(ctx: CheckContext) -> dict[str, int]:
     import sqlalchemy as sa
 
     from anomaly_cli.db import table, window_bounds
-    from anomaly_cli.sqlfn import bad_key, reason_counts, usable_date
+    from anomaly_cli.sqlfn import bad_key, reason_counts, unusable_date
 
     t = table(ctx.schema, "transactions")
     date, customer = t.c.transaction_date, t.c.customer_id
-    dated = sa.func.coalesce(usable_date(date), False)
+    undated = unusable_date(date)
     no_customer = sa.or_(customer.is_(None), bad_key(customer))
-    # The CASE below tells a bad date first, so the customer test need not repeat `dated`.
+    # The CASE below tells a bad date first, so the customer test need not exclude them.
     in_window = sa.and_(no_customer, *window_bounds(date, ctx.window.since, ctx.window.until))
     kind = sa.case(
         (date.is_(None), "no_date"),
-        (sa.not_(dated), "bad_date"),
+        (undated, "bad_date"),
         (customer.is_(None), "no_customer"),
         else_="bad_customer",
     )
-    stmt = sa.select(kind, sa.func.count()).where(sa.or_(sa.not_(dated), in_window)).group_by(kind)
+    stmt = sa.select(kind, sa.func.count()).where(sa.or_(undated, in_window)).group_by(kind)
     return reason_counts(ctx.conn.execute(stmt))
 
 
