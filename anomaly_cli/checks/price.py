@@ -115,8 +115,10 @@ class PriceCheck(Check):
 
     Severity by the size of the deviation: over 50 % critical, 25-50 % high, 10-25 % medium,
     otherwise low. revenue_impact = (catalog - sold) x quantity (negative for a markup).
-    Prices are compared exactly, in whole cents. Items with no or a non-positive catalog
-    price, no sold price or no date are skipped and counted in the summary.
+    Prices are compared exactly, in whole cents. Items that cannot be judged are skipped and
+    counted in the summary by reason: no or a non-positive catalog price, no sold price, no
+    date, and values that are not what the column holds (a date of '12/09/2025', a price of
+    'abc' or 1e30, a quantity of 1.5: bad_date, bad_price, bad_catalog_price, bad_quantity).
     """
 
     name = "price"
