@@ -207,3 +207,17 @@ def to_datetime(raw: Any, normalized: str | None) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def stream(conn: Any, statement: Any, rows: int = 1000) -> Any:
+    """Execute `statement` streaming its result (`yield_per`: server-side cursors on MariaDB and
+    PostgreSQL), planned for reading every row.
+
+    PostgreSQL plans a cursor for its first 10 % of rows (cursor_tuple_fraction): for price it
+    then chose nested loops over every transaction in id order, 2.5x the time of the plain
+    query. The checks read every row of their results, so they say so (a session setting,
+    harmless in a read-only session).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET cursor_tuple_fraction = 1.0")
+    return conn.execution_options(yield_per=rows).execute(statement)

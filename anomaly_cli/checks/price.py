@@ -198,7 +198,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
 
     from anomaly_cli.db import cents, has_rows, table, window_bounds
     from anomaly_cli.sqlfn import (MONEY_LIMIT, QUANTITY_LIMIT, datetime_columns, is_bad_number,
-                                   lenient_text, to_datetime, usable_date)
+                                   lenient_text, stream, to_datetime, usable_date)
 
     t = table(ctx.schema, "transactions")
     ti = table(ctx.schema, "transaction_items")
@@ -219,11 +219,16 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     # Cheap supersets of the reasons below, tested on every row. On SQLite text and blobs sort
     # after every number, so 'abc' >= 1e15 holds: one comparison catches them (typeof() on
     # every row cost a third of the query).
-    unjudgeable = sa.or_(
-        catalog.is_(None), catalog <= 0, catalog >= MONEY_LIMIT,
-        sold.is_(None), sold >= MONEY_LIMIT, sold <= -MONEY_LIMIT,
-        quantity >= QUANTITY_LIMIT, quantity <= -QUANTITY_LIMIT, sa.cast(quantity, sa.Integer) != quantity,
-    )
+    unjudgeable = [catalog.is_(None), catalog <= 0, sold.is_(None)]
+    if ctx.conn.dialect.name == "sqlite":
+        unjudgeable += [catalog >= MONEY_LIMIT, sold >= MONEY_LIMIT, sold <= -MONEY_LIMIT,
+                        quantity >= QUANTITY_LIMIT, quantity <= -QUANTITY_LIMIT,
+                        sa.cast(quantity, sa.Integer) != quantity]
+    else:
+        # Typed columns hold numbers; only a mapped column wider than NUMERIC(18,2) could hold
+        # 1e30. PostgreSQL's NUMERIC arithmetic makes every term cost, so one per column.
+        unjudgeable += [sa.func.abs(catalog) + sa.func.abs(sold) >= MONEY_LIMIT,
+                        sa.func.abs(quantity) >= QUANTITY_LIMIT]
     bad_quantity = is_bad_number(quantity, QUANTITY_LIMIT, integer=True)
     # Only for the rows that pass the WHERE clause: why an item cannot be judged, if it cannot.
     reason = sa.case(
@@ -248,7 +253,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
         sa.case((judgeable, cents(sold)), else_=None),
         reason,
     )
-    where = sa.or_(candidate, unjudgeable)
+    where = sa.or_(candidate, *unjudgeable)
     bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
     if not has_rows(ctx.conn, t, *bounds):
         ctx.stats.not_evaluated("no transactions in the window")
@@ -271,7 +276,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     # every item by its transaction: 30 s instead of 5 s at 1M transactions.
     for name in ("mysql", "mariadb"):
         stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect=name)
-    rows = ctx.conn.execution_options(yield_per=1000).execute(stmt)
+    rows = stream(ctx.conn, stmt)
     for tid, iid, cid, name, pid, pname, raw, normalized, status, qty, catalog_c, sold_c, why in rows:
         if raw is None:
             continue  # undated or badly dated: counted by count_undated

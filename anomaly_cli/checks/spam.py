@@ -231,7 +231,7 @@ def measure(ctx: CheckContext, min_count: int, window: int, *, all_dated: bool =
 
     from anomaly_cli.db import cents, epoch_seconds, table
     from anomaly_cli.sqlfn import (MONEY_LIMIT, bad_key, datetime_columns, is_bad_number, lenient_text,
-                                   to_datetime, usable_date)
+                                   stream, to_datetime, usable_date)
 
     t = table(ctx.schema, "transactions")
     c = table(ctx.schema, "customers")
@@ -297,7 +297,7 @@ def measure(ctx: CheckContext, min_count: int, window: int, *, all_dated: bool =
         .where(flagged.c.member == 1)
         .order_by(flagged.c.cid, flagged.c.tdate, flagged.c.tid)
     )
-    result = ctx.conn.execution_options(yield_per=1000).execute(stmt)
+    result = stream(ctx.conn, stmt)
     for cid, name, tid, raw, normalized, status, amount_cents, bad_amount, continues in result:
         # A date SQLite reads but Python does not: SQLite's own reading of it (see to_datetime).
         when = to_datetime(raw, normalized)
