@@ -219,5 +219,11 @@ def stream(conn: Any, statement: Any, rows: int = 1000) -> Any:
     harmless in a read-only session).
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET cursor_tuple_fraction = 1.0")
+        # On the driver's own cursor: an earlier yield_per stays on the SQLAlchemy connection
+        # and would wrap the SET in DECLARE ... CURSOR FOR.
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("SET cursor_tuple_fraction = 1.0")
+        finally:
+            cursor.close()
     return conn.execution_options(yield_per=rows).execute(statement)
