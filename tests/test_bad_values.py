@@ -1,5 +1,6 @@
-"""Values that parse but cannot be used (issue 10 item 9): a usage error naming the option or the
-file and line, exit 2, one line, before anything runs. Each of these once crashed with exit 3."""
+"""Values that parse but cannot be used (issue 10 item 9): one line naming the option (a usage
+error, exit 2) or the file and line (a data error, exit 3, as every bad row of a file to load),
+before anything runs. Each of these once ended in an OverflowError or an engine error."""
 
 from __future__ import annotations
 
@@ -93,8 +94,9 @@ def test_load_refuses_values_the_table_cannot_hold(tmp_path: Path, cli, kind: st
         create(conn, default_schema())
     engine.dispose()
     run = cli("load", kind, str(path), "--date", "2025-09-12", "--db", url)
-    assert run.exit_code == 2, run.stderr
-    assert f"{path}: line 2: " in run.stderr and words in run.stderr and run.stderr.count("\n") == 1
+    # A bad row of a file is a data error (exit 3, as every bad row of a load), named by file:line.
+    assert run.exit_code == 3, run.stderr
+    assert f"{path}:2: " in run.stderr and words in run.stderr and run.stderr.count("\n") == 1
     # Nothing was written: no table was created for the file.
     engine = sa.create_engine(url)
     with engine.connect() as conn:
