@@ -71,7 +71,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 class Planted:
     """One planted anomaly or decoy: the ground truth the checks are tested against."""
 
-    check: str  # 'price' | 'sales' | 'spam' | 'failed'
+    check: str  # 'price' | 'sales' | 'spam' | 'failed' | 'behaviour'
     kind: str  # short slug, unique within the list
     anomaly: bool  # True = must be reported; False = decoy that must NOT be reported
     detail: dict[str, Any]  # JSON-serialisable identifying info
@@ -348,6 +348,12 @@ def generate(end: datetime, *, weeks: int = 6, seed: int = 7) -> DemoData:
     pending.append(("sales", "incomplete-last-day", False,
                     lambda: {**last(), "cutoff": _iso(end), "data_start": _iso(start)}))
 
+    # behaviour: customers acting unlike themselves, after the normal traffic and with their
+    # own random stream, so that every other table row and plant above stays as it was
+    from anomaly_cli.demo_behaviour import plant_behaviour
+
+    customers += plant_behaviour(b, random.Random(seed * 1009 + 16), start, end, pending)
+
     # IDs follow chronological order; creation order breaks ties within a second
     txns = sorted(b.txns, key=lambda t: (t.dt, t.seq))
     item_rows, txn_rows = [], []
@@ -361,7 +367,7 @@ def generate(end: datetime, *, weeks: int = 6, seed: int = 7) -> DemoData:
         total = sum(((it.price or Decimal(0)) * it.qty for it in txn.items), Decimal(0)).quantize(CENT)
         txn_rows.append({"transaction_id": txn_id, "customer_id": txn.customer_id, "transaction_date": txn.dt,
                          "status": txn.status, "total_amount": total})
-    order = ("price", "sales", "spam", "failed")
+    order = ("price", "sales", "spam", "failed", "behaviour")
     pending.sort(key=lambda p: order.index(p[0]))  # stable: keeps each check's own order
     planted = [Planted(check, kind, anomaly, detail()) for check, kind, anomaly, detail in pending]
     return DemoData(customers, [dict(p) for p in b.products.values()], txn_rows, item_rows, planted, start, end)
