@@ -103,7 +103,7 @@ class AnomalyGroup(typer.core.TyperGroup):
 app.info.cls = AnomalyGroup
 
 # Each module adds its commands to the apps it imports.
-from anomaly_cli.cli import admin, alerts, configure, report, scan, watch  # noqa: E402,F401
+from anomaly_cli.cli import admin, alerts, configure, ml, report, scan, watch  # noqa: E402,F401
 
 
 def main() -> None:

@@ -132,8 +132,7 @@ def explain(episode: Episode, contributions: Sequence[float], hours: Sequence[in
     out = []
     for j in top_features(contributions, episode.top.vector, baseline):
         value, usual = describe(FEATURES[j], episode.top.raw, hours)
-        out.append({"name": LABELS[FEATURES[j]], "value": value, "usual": usual,
-                    "contribution": round(contributions[j], 4)})
+        out.append({"name": LABELS[FEATURES[j]], "value": value, "usual": usual})
     return out
 
 
