@@ -44,14 +44,13 @@ def train_behaviour(
         raise UsageError("--labels is not implemented: the model is unsupervised",
                          hint="labels are used by 'anomaly evaluate' to choose a threshold")
     from anomaly_cli import db as dbmod
-    from anomaly_cli.audit import database_url
     from anomaly_cli.config import load_settings
     from anomaly_cli.ml.model import save
     from anomaly_cli.ml.runner import MIN_TRAINING, Settings, train
     from anomaly_cli.timewindow import parse_moment
 
     settings = load_settings(flags={"db.url": db}, config_path=config)
-    url = database_url(settings)
+    url = settings.database_url()
     now = datetime.now()
     before = parse_moment(until, "--until", now=now) if until else now.replace(microsecond=0)
     run = Settings(history=timedelta(days=history), train_span=timedelta(days=train_days), max_sample=max_sample)
