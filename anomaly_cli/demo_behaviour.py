@@ -70,6 +70,10 @@ def plant_behaviour(b: _Builder, rng: random.Random, start: datetime, end: datet
 
     for cid, *_ in NEW_CUSTOMERS:
         b.timeline[cid] = []
+    # The sales plants' days (the zero day and the two partial outages: Tuesday to Thursday of
+    # the last full week before the end's) must keep exactly the volume they were given.
+    w1 = end.date() - timedelta(days=end.weekday() + 7)
+    blocked = {w1 + timedelta(days=i) for i in (1, 2, 3)}
 
     def item(pid: str, qty: int = 1) -> _Item:
         product = b.products[pid]
@@ -85,8 +89,10 @@ def plant_behaviour(b: _Builder, rng: random.Random, start: datetime, end: datet
     night = datetime.combine((end - timedelta(hours=36)).date(), time(2, rng.randrange(10, 30), rng.randrange(60)))
     day = start.date() + timedelta(days=1)
     while day < night.date():
-        b.add(datetime.combine(day, time(rng.randint(18, 20), rng.randrange(60), rng.randrange(60))), VICTIM,
-              "SUCCESS", [item(rng.choice(EVENING))])
+        when = datetime.combine(day, time(rng.randint(18, 20), rng.randrange(60), rng.randrange(60)))
+        lines = [item(rng.choice(EVENING))]
+        if day not in blocked:
+            b.add(when, VICTIM, "SUCCESS", lines)
         day += timedelta(days=rng.randint(1, 3))
     times = [night]
     for _ in range(6):
@@ -100,6 +106,9 @@ def plant_behaviour(b: _Builder, rng: random.Random, start: datetime, end: datet
     moment = datetime.combine((end - timedelta(days=26)).date(), time(19, rng.randrange(60), rng.randrange(60)))
     target, last, ramp = 450.0, Decimal(0), []
     while moment < end - timedelta(hours=2):
+        if moment.date() in blocked:
+            moment += timedelta(days=1)
+            continue
         total, lines = next(x for x in baskets if x[0] > last and float(x[0]) >= target)
         ramp.append(b.add(moment, RAMP, "SUCCESS", [item(pid, q) for pid, q in lines]))
         last, target = total, target * 1.17

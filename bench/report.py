@@ -11,6 +11,15 @@ TINY_ROWS = 200
 REFERENCE_TARGET = 1.5  # SQLite: e2e <= 1.5 x the hand-written query (bench/reference.py)
 SERVER_TARGET = 1.5  # PostgreSQL: e2e <= 1.5 x the check's own SQL replayed raw
 MEMORY_TARGET_MB = 200.0
+# The behaviour check imports scikit-learn (~140 MB before any data) and fits a model: its own
+# targets (issue 16: <= 300 MB, <= 60 s at 1M) are measured by bench/behaviour.py, and its time is
+# the model's, not the SQL's, so the raw-ratio target does not apply to it.
+MEMORY_BUDGET_MB = {"behaviour": 300.0}
+NOT_SQL_BOUND = {"behaviour"}
+
+
+def memory_limit(row: Any) -> float:
+    return max(MEMORY_BUDGET_MB.get(c, MEMORY_TARGET_MB) for c in (row.covers or [row.check]))
 
 
 @dataclass
@@ -105,7 +114,8 @@ def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[di
                       f"{fmt(getattr(r, ref))} s = {fmt(getattr(r, seconds) / getattr(r, ref))}x"
                       for r in (failing or measured))))
 
-    measured = [r for r in results if r.engine == "postgresql" and r.check != "all" and server_ok(r) is not None]
+    measured = [r for r in results if r.engine == "postgresql" and r.check not in ("all", *NOT_SQL_BOUND)
+                and server_ok(r) is not None]
     failing = [r for r in measured if not server_ok(r)]
     targets.append(Target(
         f"PostgreSQL: every check e2e <= {SERVER_TARGET} x its own SQL replayed raw",
@@ -114,10 +124,11 @@ def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[di
                   for r in (failing or measured)) or "not measured"))
 
     measured = [r for r in results if r.peak_mb is not None]
-    heavy = [r for r in measured if r.peak_mb > MEMORY_TARGET_MB]
+    heavy = [r for r in measured if r.peak_mb > memory_limit(r)]
     worst = max(measured, key=lambda r: r.peak_mb, default=None)
     targets.append(Target(
-        f"peak memory <= {MEMORY_TARGET_MB:.0f} MB for every run (target at 1M and 10M)",
+        f"peak memory <= {MEMORY_TARGET_MB:.0f} MB for every run (target at 1M and 10M; behaviour "
+        f"{MEMORY_BUDGET_MB['behaviour']:.0f} MB)",
         (not heavy) if measured else None,
         "; ".join(f"{r.engine} {r.check} ({r.indexes}): {r.peak_mb:.0f} MB" for r in heavy)
         or (f"largest: {worst.engine} {worst.check} {worst.peak_mb:.0f} MB" if worst else "not measured")))

@@ -136,10 +136,14 @@ def explain(episode: Episode, contributions: Sequence[float], hours: Sequence[in
     return out
 
 
+def _number(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) and value >= 100 else f"{value:,}" if isinstance(
+        value, float | int) else str(value)
+
+
 def _phrase(feature: Mapping[str, Any]) -> str:
-    value = feature["value"]
-    text = f"{feature['name']} {value:,.2f}" if isinstance(value, float) else f"{feature['name']} {value}"
-    return text if feature["usual"] is None else f"{text} vs usual {feature['usual']}"
+    text = f"{feature['name']} {_number(feature['value'])}"
+    return text if feature["usual"] is None else f"{text} vs usual {_number(feature['usual'])}"
 
 
 def finding(episode: Episode, severity: Severity, name: str | None, features: list[dict[str, Any]],

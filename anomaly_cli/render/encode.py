@@ -19,6 +19,8 @@ def scalar_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return str(value.value)
+    if isinstance(value, list | tuple | Mapping):  # behaviour's features: JSON, not Python's repr
+        return dumps(value)
     return str(value)
 
 
