@@ -64,8 +64,7 @@ def in_process(url: str, since: datetime, until: datetime) -> dict[str, Any]:
         vectors = [vector(r, context) for r in chunk]
         scored += [Scored(r, v, s) for r, v, s in zip(chunk, vectors, model.scores(vectors))]
     found = list(episodes(iter(scored), model.cutoffs["low"]))
-    for e in found:
-        model.contributions(e.top.vector)
+    model.contributions([e.top.vector for e in found])
     score_seconds = time.perf_counter() - started
     engine.dispose()
     return {"feature_query_s": round(feature_seconds, 2), "fit_s": round(fit_seconds, 2),

@@ -195,3 +195,19 @@ def test_evaluate_from_labels_given_with_alerts_label(cli, tmp_path: Path, demo_
     text = cli("evaluate", "--state", state, "--check", "behaviour")
     assert text.exit_code == 0 and "precision" in text.stdout and "top 5" in text.stdout
     assert cli("evaluate", "--state", state, "--since", "2099-01-01").exit_code == 0
+
+
+def test_rule_checks_do_not_see_the_behavioural_plants(cli, tmp_path: Path) -> None:
+    data = generate(DEMO_END)
+    plants = {p.detail["customer_id"] for p in data.planted if p.check == "behaviour"}
+    assert plants == {41, 42, 43}
+    assert all(t["status"] == "SUCCESS" for t in data.transactions if t["customer_id"] in plants)
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    load_database(url, demo_rows(data))
+    run = cli("scan", "all", "--db", url, "--format", "jsonl", "--until", DEMO_END.isoformat(), "--fail-on", "never")
+    assert run.exit_code == 0, run.stderr
+    findings = [json.loads(line) for line in run.stdout.splitlines()]
+    rules = [f for f in findings if f["check"] != "behaviour"]
+    assert rules and not [f for f in rules if f.get("customer_id") in plants]
+    seen = {f["customer_id"] for f in findings if f["check"] == "behaviour" and f["severity"] in ("high", "critical")}
+    assert plants <= seen

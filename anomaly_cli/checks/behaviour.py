@@ -31,7 +31,7 @@ class BehaviourCheck(Check):
 
     Consecutive anomalous transactions of one customer merge into one finding (an episode),
     rated from its highest score against the training scores' median m and robust spread s:
-    low from m + 3 s, medium from m + 4 s, high from m + 5 s, critical above m + 8 s. Business
+    low from m + 3 s, medium from m + 4 s, high from m + 4.5 s, critical above m + 8 s. Business
     rules on top: a high episode totalling --critical-amount or more is critical; a low or medium
     one totalling under --min-amount is not reported. Each finding lists the features that
     raised its score most, with the customer's usual value.

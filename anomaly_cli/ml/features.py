@@ -52,14 +52,6 @@ class Context:
     def uniform(cls) -> Context:
         return cls((1 / BINS,) * BINS, (1 / WEEKDAYS,) * WEEKDAYS)
 
-    @classmethod
-    def from_rows(cls, rows: Sequence[Raw]) -> Context:
-        bins, days = [1.0] * BINS, [1.0] * WEEKDAYS  # add-one: no bin has share 0
-        for r in rows:
-            bins[r.bin] += 1
-            days[r.weekday] += 1
-        return cls(tuple(b / sum(bins) for b in bins), tuple(d / sum(days) for d in days))
-
 
 def mean_amount(r: Raw) -> float | None:
     """The customer's mean amount so far, in currency units (None before their first transaction)."""

@@ -8,7 +8,7 @@ m its median and s = 1.4826 x its median absolute deviation (the standard deviat
 scores normal), a transaction is
   low       at or above m + 3 s,
   medium    at or above m + 4 s,
-  high      at or above m + 5 s,
+  high      at or above m + 4.5 s,
   critical  above m + 8 s.
 Percentiles were tried first and rejected: the history of a real shop holds its own anomalies
 (card testing, outages, mispriced items), and the top percentiles of the training scores are
@@ -49,7 +49,7 @@ from anomaly_cli.ml.features import FEATURES, Context
 FORMAT = 1
 SEED = 20250917
 TREES = 200
-SPREADS = {"low": 3.0, "medium": 4.0, "high": 5.0, "critical": 8.0}
+SPREADS = {"low": 3.0, "medium": 4.0, "high": 4.5, "critical": 8.0}
 # What model.skops may contain: the forest, its trees, and the numpy values inside them.
 TRUSTED_PREFIXES = ("sklearn.ensemble._iforest.", "sklearn.tree.", "numpy.", "builtins.")
 
@@ -78,15 +78,23 @@ class BehaviourModel:
         x = np.asarray(rows, dtype=np.float64)
         return [float(s) for s in -self.forest.score_samples(x)]
 
-    def contributions(self, x: Sequence[float]) -> list[float]:
-        """Per feature: the typical transaction's score with this feature's value, minus its own score."""
+    def contributions(self, xs: Sequence[Sequence[float]]) -> list[list[float]]:
+        """Per transaction and feature: the typical transaction's score with this feature's value,
+        minus the typical transaction's own score. One scoring call for all of them: a call per
+        finding cost 20 ms each, 30 s for a shop with a thousand findings."""
         import numpy as np
 
-        grid = np.tile(np.asarray(self.baseline, dtype=np.float64), (len(x) + 1, 1))
-        for j, value in enumerate(x):
-            grid[j + 1, j] = value
+        if not len(xs):
+            return []
+        base = np.asarray(self.baseline, dtype=np.float64)
+        n = len(base)
+        typical = float(-self.forest.score_samples(base.reshape(1, -1))[0])
+        grid = np.tile(base, (len(xs) * n, 1))
+        values = np.asarray(xs, dtype=np.float64)
+        rows = np.arange(len(xs) * n)
+        grid[rows, rows % n] = values.reshape(-1)
         s = -self.forest.score_samples(grid)
-        return [float(s[j + 1] - s[0]) for j in range(len(x))]
+        return [[float(v) - typical for v in s[i * n:(i + 1) * n]] for i in range(len(xs))]
 
 
 def fit(rows: Sequence[Sequence[float]], context: Context, meta: dict[str, Any]) -> BehaviourModel:
