@@ -29,8 +29,8 @@ class BehaviourCheck(Check):
     window, with a fixed seed; with --model FILE (from 'anomaly train behaviour') it scores
     without refitting. Without --since the last 7 days are scored.
 
-    Consecutive anomalous transactions of one customer merge into one finding (an episode),
-    rated from its highest score against the training scores' median m and robust spread s:
+    Consecutive anomalous transactions of one customer merge into one finding (an episode).
+    Severity is its risk, from its highest score against the training scores' median m and robust spread s:
     low from m + 3 s, medium from m + 4 s, high from m + 4.5 s, critical above m + 8 s. Business
     rules on top: a high episode totalling --critical-amount or more is critical; a low or medium
     one totalling under --min-amount is not reported. Each finding lists the features that
