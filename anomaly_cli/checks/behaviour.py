@@ -88,6 +88,11 @@ class BehaviourCheck(Check):
             ctx.stats.not_evaluated(outcome.not_evaluated)
         for name, value in outcome.notes.items():
             ctx.stats.note(name, value)
+        if outcome.high is not None:  # the report's chart: the highest score of each hour against "high"
+            for hour in sorted(outcome.hourly):
+                score = round(outcome.hourly[hour], 4)
+                ctx.plot("highest_score_per_hour", t=hour, value=score, expected=round(outcome.high, 4),
+                         flagged=score >= outcome.high)
 
 
 def settings(params: dict[str, Any]) -> Any:

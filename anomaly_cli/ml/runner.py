@@ -48,6 +48,8 @@ class Outcome:
     judged: int = 0
     not_evaluated: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    hourly: dict[datetime, float] = field(default_factory=dict)  # highest score per hour (the report's chart)
+    high: float | None = None  # the model's high cut-off
 
 
 def shop_context(conn: Connection, schema: SchemaMap, lo: datetime | None, before: datetime | None) -> Context:
@@ -145,6 +147,7 @@ def scan(conn: Connection, schema: SchemaMap, since: datetime | None, until: dat
     if model is None:  # history but nothing to score
         outcome.not_evaluated = "no transactions in the window"
         return
+    outcome.high = model.cutoffs["high"]
     outcome.notes.update(model=model.id, cutoffs={k: round(v, 4) for k, v in model.cutoffs.items()},
                          training_rows=model.meta.get("training_rows"))
     if outcome.judged == 0:
@@ -164,6 +167,9 @@ def _scored(rows: Iterator[sql.Raw], model: BehaviourModel, context: Context, ou
     def flush() -> Iterator[Scored]:
         vectors = [vector(r, context) for r in chunk]
         for r, v, s in zip(chunk, vectors, model.scores(vectors)):
+            hour = r.transaction_date.replace(minute=0, second=0, microsecond=0)
+            if s > outcome.hourly.get(hour, 0.0):
+                outcome.hourly[hour] = s
             yield Scored(r, v, s)
         outcome.judged += len(chunk)
         chunk.clear()
