@@ -142,7 +142,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]
 
 
 def test_status_line_on_a_terminal_only(shop: str, tmp_path: Path) -> None:
-    args = ["scan", "all", "--db", shop, "-o", str(tmp_path / "all.jsonl"), *UNTIL]
+    args = ["scan", "all", "--db", shop, "-o", str(tmp_path / "all.jsonl"), *UNTIL, "--skip", "behaviour"]
     code, out, err = _on_a_terminal(args, {})
     assert code == 1 and out == ""
     assert re.search(r"price \(1/4\): running", ANSI.sub("", err))  # the transient line, on stderr
@@ -255,7 +255,7 @@ def test_scan_all_checks_skip_and_set(shop: str, cli) -> None:
         return {c["check"]: c for c in json.loads(run.stdout)["checks"]}
 
     assert list(checks("--checks", "price,sales")) == ["price", "sales"]
-    assert list(checks("--skip", "spam,failed")) == ["price", "sales"]
+    assert list(checks("--skip", "spam,failed,behaviour")) == ["price", "sales"]
     chosen = checks("--checks", "price", "--set", "price.below=0.5", "--set", "price.above=2")
     assert chosen["price"]["params"] == {"below": 0.5, "above": 2.0}
     assert chosen["price"]["summary"]["findings"] == 3

@@ -82,7 +82,7 @@ class BehaviourCheck(Check):
 
         outcome = runner.Outcome()
         yield from runner.scan(ctx.conn, ctx.schema, ctx.window.since, ctx.window.until, ctx.end,
-                               settings(ctx.params), outcome)
+                               settings(ctx.params), outcome, ctx.currency)
         ctx.stats.count(outcome.judged)  # transactions scored
         if outcome.not_evaluated:
             ctx.stats.not_evaluated(outcome.not_evaluated)

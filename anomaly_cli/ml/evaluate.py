@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # The behaviour check's line ends "... - HIGH risk (score 0.63)": the stored alert keeps it.
-SCORE = re.compile(r"\(score (\d+(?:\.\d+)?)\)\s*$")
+SCORE = re.compile(r"\(score (\d+(?:\.\d+)?)\)")
 TOP_K = (5, 10, 20, 50)
 
 
@@ -30,8 +30,8 @@ class Labelled:
 
 
 def score_of(message: str) -> float | None:
-    match = SCORE.search(message or "")
-    return float(match.group(1)) if match else None
+    found = SCORE.findall(message or "")
+    return float(found[-1]) if found else None
 
 
 def _ratio(a: int, b: int) -> float | None:

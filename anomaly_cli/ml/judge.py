@@ -20,6 +20,7 @@ from typing import Any
 from anomaly_cli.ml.features import FEATURES, describe
 from anomaly_cli.ml.sql import Raw
 from anomaly_cli.model import Finding, Severity
+from anomaly_cli.wording import grouped
 
 TOP_FEATURES = 3
 LABELS = {
@@ -136,18 +137,19 @@ def explain(episode: Episode, contributions: Sequence[float], hours: Sequence[in
     return out
 
 
-def _number(value: Any) -> str:
-    return f"{value:,.2f}" if isinstance(value, float) and value >= 100 else f"{value:,}" if isinstance(
-        value, float | int) else str(value)
+def _number(value: Any, currency: str) -> str:
+    if isinstance(value, float) and value >= 100:  # money: grouped as the rest of the tool groups it
+        return grouped(value, currency)
+    return f"{value:,}" if isinstance(value, float | int) else str(value)
 
 
-def _phrase(feature: Mapping[str, Any]) -> str:
-    text = f"{feature['name']} {_number(feature['value'])}"
-    return text if feature["usual"] is None else f"{text} vs usual {_number(feature['usual'])}"
+def _phrase(feature: Mapping[str, Any], currency: str) -> str:
+    text = f"{feature['name']} {_number(feature['value'], currency)}"
+    return text if feature["usual"] is None else f"{text} vs usual {_number(feature['usual'], currency)}"
 
 
 def finding(episode: Episode, severity: Severity, name: str | None, features: list[dict[str, Any]],
-            model_id: str, check: str = "behaviour") -> Finding:
+            model_id: str, currency: str = "₹", check: str = "behaviour") -> Finding:
     total = (Decimal(episode.total_cents) / 100).quantize(Decimal("0.01"))
     fields = {
         "customer_id": episode.customer_id,
@@ -162,7 +164,7 @@ def finding(episode: Episode, severity: Severity, name: str | None, features: li
         "model": model_id,
     }
     return Finding(check=check, key=f"{check}:{episode.customer_id}:{episode.start.isoformat()}",
-                   severity=severity, message=template_line(fields), fields=fields)
+                   severity=severity, message=template_line(fields, currency), fields=fields)
 
 
 def template_line(fields: Mapping[str, Any], currency: str = "₹") -> str:
@@ -172,8 +174,8 @@ def template_line(fields: Mapping[str, Any], currency: str = "₹") -> str:
     if end != start:
         when += f" to {end:%B} {end.day} {end:%H:%M}" if end.date() != start.date() else f"-{end:%H:%M}"
     n = fields["transactions"]
-    reasons = "; ".join(_phrase(f) for f in fields["features"])
+    reasons = "; ".join(_phrase(f, currency) for f in fields["features"])
     return (f"Customer {fields['customer_name'] or 'unknown'} (ID: {fields['customer_id']}) made {n} "
-            f"transaction{'s' if n != 1 else ''} {when} totalling {currency}{fields['total_amount']:,.2f} "
+            f"transaction{'s' if n != 1 else ''} {when} totalling {currency}{grouped(fields['total_amount'], currency)} "
             f"unlike their usual behaviour: {reasons} - {fields['risk'].upper()} risk "
             f"(score {fields['score']:.2f})")

@@ -109,7 +109,7 @@ def train(conn: Connection, schema: SchemaMap, before: datetime, settings: Setti
 
 
 def scan(conn: Connection, schema: SchemaMap, since: datetime | None, until: datetime | None, end: datetime,
-         settings: Settings, outcome: Outcome) -> Iterator[Finding]:
+         settings: Settings, outcome: Outcome, currency: str = "₹") -> Iterator[Finding]:
     """Findings for the transactions dated in [since, until), one per anomalous customer episode."""
     from anomaly_cli.ml.model import load
 
@@ -153,7 +153,7 @@ def scan(conn: Connection, schema: SchemaMap, since: datetime | None, until: dat
     if outcome.judged == 0:
         outcome.not_evaluated = "no transactions in the window"
         return
-    yield from _findings(conn, schema, found, model, lo, since)
+    yield from _findings(conn, schema, found, model, lo, since, currency)
 
 
 def _chain(first: sql.Raw, rest: Iterator[sql.Raw]) -> Iterator[sql.Raw]:
@@ -190,7 +190,7 @@ def _judge(items: Iterator[Scored], model: BehaviourModel, settings: Settings) -
 
 
 def _findings(conn: Connection, schema: SchemaMap, found: list[tuple[Episode, Severity]], model: BehaviourModel,
-              lo: datetime | None, since: datetime) -> Iterator[Finding]:
+              lo: datetime | None, since: datetime, currency: str) -> Iterator[Finding]:
     """Explain and name the episodes; queried after the feature stream is closed (MariaDB allows
     one open result per connection)."""
     customers = sorted({e.customer_id for e, _ in found})
@@ -200,4 +200,4 @@ def _findings(conn: Connection, schema: SchemaMap, found: list[tuple[Episode, Se
     for (episode, level), contributions in zip(found, explained):
         yield finding(episode, level, names.get(episode.customer_id),
                       explain(episode, contributions, hours.get(episode.customer_id), model.baseline),
-                      model.id)
+                      model.id, currency)
