@@ -1,16 +1,114 @@
-"""Small statistics shared by the checks' judging code (pure Python, no database)."""
+"""Small statistics shared by the checks' judging code (pure Python, no database).
+
+Count tails (Poisson, binomial), robust spread, and the one rounding of a fraction to a percent.
+"""
 
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from statistics import median
 
 from anomaly_cli.model import Severity
+
+CENT = Decimal("0.01")
+MAD_SCALE = 1.4826  # turns a median absolute deviation into a standard deviation (normal data)
 
 
 def normal_tail(sigmas: float) -> float:
     """The one-sided tail of the normal distribution beyond `sigmas` (3 -> 0.00135)."""
     return 0.5 * math.erfc(sigmas / math.sqrt(2))
+
+
+def as_percent(fraction: float) -> Decimal:
+    """A fraction as a percentage with two decimals, half up (0.123456 -> 12.35)."""
+    return (Decimal(repr(float(fraction))) * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def robust_sd(values: Iterable[float]) -> float:
+    """1.4826 x the median absolute deviation: a standard deviation that outliers barely move."""
+    data = list(values)
+    if not data:
+        return 0.0
+    mid = median(data)
+    return MAD_SCALE * median(abs(x - mid) for x in data)
+
+
+def median_error(n: int) -> float:
+    """Var(x - median of n past values) / Var(x): a median of few values is itself uncertain."""
+    return 2.0 if n <= 1 else 1.5 if n == 2 else 1 + math.pi / (2 * n)
+
+
+def poisson_lower_tail(k: int, lam: float) -> float:
+    """P(X <= k) for X ~ Poisson(lam), summed from where the terms are largest (log-space start)."""
+    if k < 0:
+        return 0.0
+    if lam <= 0:
+        return 1.0
+
+    def pmf(j: int) -> float:
+        return math.exp(j * math.log(lam) - lam - math.lgamma(j + 1))
+
+    if k < lam:  # the terms fall from k downwards
+        term = total = pmf(k)
+        for j in range(k, 0, -1):
+            term *= j / lam
+            total += term
+            if term <= total * 1e-16:
+                break
+        return min(total, 1.0)
+    # k at or above the mean: 1 - P(X > k), whose terms fall from k + 1 upwards
+    return max(0.0, 1.0 - poisson_upper_tail(k + 1, lam))
+
+
+def poisson_upper_tail(k: int, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam)."""
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    if k <= lam:
+        return max(0.0, 1.0 - poisson_lower_tail(k - 1, lam))
+    term = upper = math.exp(k * math.log(lam) - lam - math.lgamma(k + 1))
+    j = k
+    while term > upper * 1e-16:
+        term *= lam / (j + 1)
+        upper += term
+        j += 1
+    return min(upper, 1.0)
+
+
+def binomial_upper_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), exact enough for any n (log-space start, then term ratios)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+
+    def pmf(j: int) -> float:
+        return math.exp(math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+                        + j * math.log(p) + (n - j) * math.log1p(-p))
+
+    odds = p / (1 - p)
+    if k > n * p:  # terms fall from k upwards: sum them until they no longer matter
+        term = total = pmf(k)
+        for j in range(k, n):
+            term *= (n - j) / (j + 1) * odds
+            total += term
+            if term <= total * 1e-16:
+                break
+        return min(total, 1.0)
+    # k at or below the mean: 1 - P(X <= k-1), whose terms fall from k-1 downwards
+    term = lower = pmf(k - 1)
+    for j in range(k - 1, 0, -1):
+        term *= j / (n - j + 1) / odds
+        lower += term
+        if term <= lower * 1e-16:
+            break
+    return max(0.0, 1.0 - lower)
 
 
 def severity_by_drop(drop_pct: Decimal) -> Severity:
