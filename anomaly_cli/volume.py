@@ -21,7 +21,7 @@ Spikes mirror the sigma rule.
 Lasting changes. Flagged buckets stay out of later baselines, so one outage never lowers the bar
 for the next. But when `shift_run` consecutive buckets all lie on the same side, the median of
 them and of their latest half more than `shift_z` sigmas off, and their ratios to the expectation agree (none
-a collapse, the largest at most 4 x the smallest), the series has moved: one finding covers the
+a collapse, the largest at most 6 x the smallest), the series has moved: one finding covers the
 shift from its first bucket, its buckets re-enter the baselines, and the level factor restarts
 there, so the new level is the normal from then on.
 
@@ -39,13 +39,48 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from statistics import median
+from statistics import median, pstdev
 
 from anomaly_cli.stats import median_error, normal_tail, poisson_lower_tail, poisson_upper_tail, robust_sd
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
-RATIO_AGREEMENT = 4.0  # a shift's largest bucket ratio is at most this multiple of its smallest
+RATIO_AGREEMENT = 6.0  # a shift's largest bucket ratio is at most this multiple of its smallest
 Z_CLIP = 3.0  # one extreme bucket must not make a shift on its own
+
+
+def tail_sd(values: list[float]) -> float:
+    """A standard deviation from the middle and the shoulders: the larger of 1.4826 x MAD and the
+    80th percentile of |x - median| / 1.2816. Heavy-tailed noise (a t with few degrees of freedom)
+    has a narrow middle; the shoulder keeps the bar from being set too low for it."""
+    if not values:
+        return 0.0
+    mid = median(values)
+    deviations = sorted(abs(x - mid) for x in values)
+    shoulder = deviations[min(len(deviations) - 1, int(0.8 * len(deviations)))] / 1.2816
+    return max(robust_sd(values), shoulder)
+
+
+def fit_c2(pool: list[tuple[float, float]]) -> float:
+    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1.
+
+    Each residual is standardized by its own Poisson part, so quiet weekend days and busy weekdays
+    are measured on one scale.
+    """
+    # With three weeks of residuals the shoulders are measured too (heavy tails); before, the MAD.
+    measure = tail_sd if len(pool) >= 21 else robust_sd
+
+    def spread(c2: float) -> float:
+        return measure([r / math.sqrt(e + c2 * e * e) for r, e in pool]) ** 2
+
+    if spread(0.0) <= 1.0:
+        return 0.0
+    low, high = 0.0, 4.0
+    if spread(high) > 1.0:
+        return high
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (mid, high) if spread(mid) > 1.0 else (low, mid)
+    return high
 
 
 class Direction(enum.StrEnum):
@@ -115,6 +150,7 @@ class Expectation:
     sigma: float
     basis: Basis
     size: int  # buckets the baseline was taken from
+    log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
 
 
 @dataclass(slots=True)
@@ -151,7 +187,10 @@ class VolumeJudge:
         self._slots: dict[int, deque[Past]] = {}
         self._daily: dict[int, deque[Past]] = {}  # per hour of day (days: one group), 14 days
         self._week: deque[Past] = deque(maxlen=2 * settings.period)  # the last two weeks: the level
+        # (residual / sqrt(median error), expected) of unflagged seasonal buckets
         self._pool: deque[tuple[float, float]] = deque(maxlen=settings.period * settings.history)
+        self._logs: deque[float] = deque(maxlen=settings.period * settings.history)  # meaningful buckets
+        self._log_sd: float | None = None
         self._trail: deque[Past] = deque(maxlen=4 * settings.shift_run)
         self._pending: list[Flag] = []
         self._shift_from: int | None = None
@@ -175,8 +214,11 @@ class VolumeJudge:
         median catches up with a new level the factor falls back to 1 at the same moment.
         """
         pairs = []
+        # The buckets of a run still on one side are left out: a level shift under way must not be
+        # absorbed, bucket by bucket, before it is recognised (and reported) as one.
+        run = self._run()
         for p in self._week:
-            if not p.usable or (self._shift_from is not None and p.index < self._shift_from):
+            if not p.usable or (self._shift_from is not None and p.index < self._shift_from) or p.index in run:
                 continue
             base = self._median(p.slot)
             if base:
@@ -194,14 +236,27 @@ class VolumeJudge:
                 return ratio
         return pairs[-1][0]
 
+    def _run(self) -> set[int]:
+        """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more)."""
+        trail = list(self._trail)
+        if len(trail) < 2 or trail[-1].z is None or trail[-1].z == 0:
+            return set()
+        sign = 1 if trail[-1].z > 0 else -1
+        run: set[int] = set()
+        for p in reversed(trail):
+            if p.z is None or sign * p.z <= 0:
+                break
+            run.add(p.index)
+        return run if len(run) >= 2 else set()
+
     def _dispersion(self) -> float | None:
         """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of them)."""
-        if len(self._pool) < max(self.s.period, 14):
+        if len(self._pool) < self.s.period:
             return None
         if self._c2 is None or self._since_c2 >= self.s.per_day:
-            spread = robust_sd(r for r, _ in self._pool)
-            poisson = median(inv for _, inv in self._pool)
-            self._c2 = max(0.0, spread * spread - poisson)
+            # Widened while the pool is small: seven residuals say little about the tails.
+            self._c2 = fit_c2(list(self._pool))
+            self._log_sd = tail_sd(list(self._logs)) if len(self._logs) >= 21 else None
             self._since_c2 = 0
         return self._c2
 
@@ -214,13 +269,17 @@ class VolumeJudge:
             factor = self._factor()
             expected = base * factor
             c2 = self._dispersion()
-            if c2 is None:  # not enough residuals yet: the slot's own spread, at least Poisson
-                var = max(robust_sd(counts) ** 2 * factor * factor, expected)
+            # The slot's own spread counts too: a few weeks can say the series is noisier than
+            # the pooled model. Until three weeks of residuals exist, the fallbacks' wide spread.
+            var = max((robust_sd(counts) * factor) ** 2, expected)
+            if c2 is None:  # a median absolute deviation of three values can be 0 by chance
+                var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
             else:
-                var = expected + c2 * expected * expected
+                var = max(var, expected + c2 * expected * expected)
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history)), base
+            log_sd = self._log_sd if c2 is not None else None
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
         if len(group) >= days:
@@ -248,6 +307,11 @@ class VolumeJudge:
         deviation = count - e.count
         if s.direction is not Direction.SPIKE and e.count > 0:
             low = deviation < -s.sensitivity * e.sigma or (e.count >= s.min_expected and count < s.collapse * e.count)
+            if e.log_sd is not None and e.count >= s.min_expected:
+                # Multiplicative noise is symmetric in log space: a fall far beyond the series'
+                # own log spread (one sigma more than asked, for the tails) is a drop even where
+                # the linear sigma reaches below zero.
+                low = low or math.log((count + 0.5) / (e.count + 0.5)) < -(s.sensitivity + 1) * e.log_sd
             if low and poisson_lower_tail(math.floor(count), e.count) <= s.alpha:
                 return Direction.DROP
         if s.direction is not Direction.DROP and deviation > s.sensitivity * e.sigma:
@@ -265,7 +329,11 @@ class VolumeJudge:
             if e.basis is Basis.SEASONAL:
                 past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / e.sigma))
                 if kind is None and e.count >= 1:
-                    self._pool.append(((count - e.count) / e.count, 1 / e.count))
+                    # Scaled back by the median's own uncertainty, which sigma adds again.
+                    scale = math.sqrt(median_error(e.size))
+                    self._pool.append(((count - e.count) / scale, e.count))
+                    if e.count >= self.s.min_expected:
+                        self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
@@ -291,9 +359,11 @@ class VolumeJudge:
             half = zs[len(zs) // 2:]
             ratios = [p.ratio for p in run]
             # Medians, not means: one outage day inside an ordinary week is not a new level.
-            if (sum(z > 0 for z in zs) < s.shift_share * len(zs) or median(zs) < s.shift_z
-                    or median(half) < s.shift_z or min(ratios) <= s.collapse
-                    or max(ratios) > RATIO_AGREEMENT * min(ratios)):
+            # One odd bucket (a chance rise, or an outage on top of the shift) may sit in the run.
+            low = sorted(ratios)[1]
+            if (sum(z > 0 for z in zs) < s.shift_share * len(zs) - 1 or median(zs) < s.shift_z
+                    or median(half) < s.shift_z or low <= s.collapse
+                    or max(ratios) > RATIO_AGREEMENT * low):
                 continue
             # The shift began at the earliest bucket from which every bucket sits nearer the new
             # level (the run's latest half) than the old one: a chance low day before it is not it.
