@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import enum
-import math
-from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from statistics import median
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
