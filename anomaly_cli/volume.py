@@ -114,6 +114,7 @@ class Settings:
     shift_run: int = 7  # consecutive buckets on one side that make a level shift
     shift_z: float = 1.0
     shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
+    min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs
 
     @property
     def alpha(self) -> float:
@@ -125,8 +126,9 @@ class Settings:
         if seconds >= 86400:
             return cls(period=7, per_day=1, **kw)  # type: ignore[arg-type]
         per_day = 86400 // seconds
-        return cls(period=7 * per_day, per_day=per_day, shift_run=2 * per_day, shift_share=0.8,
-                   **kw)  # type: ignore[arg-type]
+        kw.setdefault("shift_run", 2 * per_day)
+        kw.setdefault("shift_share", 0.8)
+        return cls(period=7 * per_day, per_day=per_day, **kw)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -286,7 +288,7 @@ class VolumeJudge:
             basis = Basis.ALL_DAYS
         else:
             group = group[-7:]
-            if len(group) < 2:
+            if len(group) < self.s.min_recent:
                 return None, 0.0
             basis = Basis.RECENT
         expected = float(median(p.count for p in group))

@@ -11,16 +11,18 @@ from typing import Any
 
 from anomaly_cli.buckets import to_epoch
 from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.checks.rates import collapse
 from anomaly_cli.checks.rates.baseline import fill, pool
 from anomaly_cli.checks.rates.incidents import Tally, detect
 from anomaly_cli.checks.rates.rules import (
-    DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
+    APPROVED_DROP, DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
 )
 from anomaly_cli.checks.rates.sql import measure
 from anomaly_cli.checks.rates.wording import describe
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import Finding
 from anomaly_cli.params import Param
+from anomaly_cli.volume import Direction
 
 @register
 class RatesCheck(Check):
@@ -68,6 +70,18 @@ class RatesCheck(Check):
     persistence_minutes runs from bucket_start to bucket_end. Every incident overlapping the
     window is reported; the day before --since is read for the baseline, and only complete
     buckets are judged.
+
+    The volume side sees what a trailing hour cannot: a fall over several hours. Approvals per
+    quarter hour are compared with the same quarter hour of the week in earlier weeks (median
+    scaled to the current level, a count-aware spread, --sensitivity... as in 'scan sales'), or,
+    with fewer than 3 earlier weeks, with the same quarter hour of the recent days (yesterday
+    when that is all), where only a fall under 10 % of the expectation counts. Only quarter hours
+    expected to hold --min-volume approvals are judged (the night is not). Flagged quarter hours
+    make one approved_drop incident (approved_spike with --direction spike or both), which starts
+    at the first of the quarter hours just before it that were already below half their
+    expectation, so a gradual fall is reported from where it began; score 100 when it fell under
+    10 %, else 70. An incident the sudden-collapse rule already reports is not repeated. Up to 8
+    weeks before --since are read for it.
     """
 
     name = "rates"
@@ -92,6 +106,8 @@ class RatesCheck(Check):
         Param("approved_status", "approved", "the status of approved transactions", kind=str),
         Param("approved_drop", 0.5, "fall of the approved pace below its baseline that counts as a drop",
               kind=float, exclusive_minimum=0, maximum=0.99),
+        Param("direction", Direction.DROP, "approval volume against earlier days: flag a drop, spike or both",
+              kind=Direction),
     )
     fields = ("bucket_start", "bucket_end", "status", "count", "total", "rate", "expected_rate", "score",
               "persistence_minutes")
@@ -171,6 +187,17 @@ class RatesCheck(Check):
             elif since is None or finding.fields["bucket_end"] > since:
                 findings.append(finding)
         stats.note("incidents_not_reported", not_reported)
+        # The volume side: approvals against the same time on earlier days (gradual collapses).
+        # Where it and the sudden-collapse rule report one collapse, the earlier start is kept.
+        volume_end = to_epoch(moment) // collapse.WINDOW * collapse.WINDOW
+        for finding in collapse.find(ctx, Source(p["source"]), rules, Direction(p.get("direction", Direction.DROP)),
+                                     report_from, volume_end):
+            start, stop = finding.fields["bucket_start"], finding.fields["bucket_end"]
+            same = [f for f in findings if f.fields["status"] == finding.fields["status"]
+                    and f.fields["bucket_start"] < stop and start < f.fields["bucket_end"]]
+            if any(f.fields["bucket_start"] <= start for f in same):
+                continue
+            findings = [f for f in findings if f not in same] + [finding]
         findings.sort(key=lambda f: (f.fields["bucket_start"], f.fields["status"]))
         yield from findings
 
