@@ -41,46 +41,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median, pstdev
 
-from anomaly_cli.stats import median_error, normal_tail, poisson_lower_tail, poisson_upper_tail, robust_sd
+from anomaly_cli.stats import (
+    fit_c2, median_error, normal_tail, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
+)
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
 RATIO_AGREEMENT = 6.0  # a shift's largest bucket ratio is at most this multiple of its smallest
 Z_CLIP = 3.0  # one extreme bucket must not make a shift on its own
-
-
-def tail_sd(values: list[float]) -> float:
-    """A standard deviation from the middle and the shoulders: the larger of 1.4826 x MAD and the
-    80th percentile of |x - median| / 1.2816. Heavy-tailed noise (a t with few degrees of freedom)
-    has a narrow middle; the shoulder keeps the bar from being set too low for it."""
-    if not values:
-        return 0.0
-    mid = median(values)
-    deviations = sorted(abs(x - mid) for x in values)
-    shoulder = deviations[min(len(deviations) - 1, int(0.8 * len(deviations)))] / 1.2816
-    return max(robust_sd(values), shoulder)
-
-
-def fit_c2(pool: list[tuple[float, float]]) -> float:
-    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1.
-
-    Each residual is standardized by its own Poisson part, so quiet weekend days and busy weekdays
-    are measured on one scale.
-    """
-    # With three weeks of residuals the shoulders are measured too (heavy tails); before, the MAD.
-    measure = tail_sd if len(pool) >= 21 else robust_sd
-
-    def spread(c2: float) -> float:
-        return measure([r / math.sqrt(e + c2 * e * e) for r, e in pool]) ** 2
-
-    if spread(0.0) <= 1.0:
-        return 0.0
-    low, high = 0.0, 4.0
-    if spread(high) > 1.0:
-        return high
-    for _ in range(30):
-        mid = (low + high) / 2
-        low, high = (mid, high) if spread(mid) > 1.0 else (low, mid)
-    return high
 
 
 class Direction(enum.StrEnum):

@@ -262,11 +262,26 @@ def measure(ctx: CheckContext, since: datetime | None) -> Iterator[Hour]:
     """The complete hours from `since` (the window's start less the history weeks), in time order."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import table, window_bounds
+    from anomaly_cli.db import epoch_seconds, table, window_bounds
 
     t = table(ctx.schema, "checkout")
     # An hour is complete when it has ended: ts + 1 h <= the end of the window (and now).
     bounds = [t.c.ts <= ctx.end - HOUR, *window_bounds(t.c.ts, since, None)]
-    stmt = sa.select(t.c.ts, t.c.today, *(t.c[name] for name in BASELINES)).where(*bounds).order_by(t.c.ts)
+    sqlite = ctx.conn.dialect.name == "sqlite"
+    # On SQLite the time is read as epoch seconds: text that is no time comes back as NULL
+    # instead of failing the whole scan when the row is converted.
+    when = epoch_seconds(t.c.ts) if sqlite else t.c.ts
+    stmt = sa.select(when, t.c.today, *(t.c[name] for name in BASELINES)).where(*bounds).order_by(t.c.ts)
     for row in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        yield Hour(row[0], *(None if v is None else float(v) for v in row[1:]))
+        ts = row[0]
+        if sqlite and ts is not None:
+            ts = EPOCH + timedelta(seconds=int(ts))
+        elif sqlite:
+            ctx.stats.skip("bad_time")
+            continue
+        try:
+            values = [None if v is None else float(v) for v in row[1:]]
+        except (TypeError, ValueError):  # SQLite text in a number column
+            ctx.stats.skip("bad_value")
+            continue
+        yield Hour(ts, *values)

@@ -9,6 +9,7 @@ from statistics import median
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.checks._rows import newest, oldest
 from anomaly_cli.model import Finding, Severity
 from anomaly_cli.params import Param, parse_duration
 from anomaly_cli.wording import clock, long_date
@@ -147,28 +148,25 @@ class FreshnessCheck(Check):
                 ctx.stats.skip("missing_table")
                 continue
             ts = mapped(ctx.schema, key).c[column]
-            newest = ctx.conn.execute(sa.select(sa.func.max(ts)).where(ts <= now)).scalar()
-            if newest is None:
+            last = newest(ctx.conn, ts, ts <= now)
+            if last is None:
                 reasons[key] = "no rows"
                 continue
-            if isinstance(newest, str):  # SQLite text that is not a date: it cannot be judged
-                reasons[key] = "its newest time cannot be read as a date"
-                ctx.stats.skip("bad_date")
-                continue
-            age = (now - newest).total_seconds()
+            newest_row: datetime = last
+            age = (now - newest_row).total_seconds()
             if max_age is not None:
                 gap, gaps = float(max_age), age / max_age
                 limit = 1.0  # an explicit age is its own bar
             else:
-                if now - newest > STALE_AFTER:
-                    reasons[key] = f"newest row {newest:%Y-%m-%d %H:%M} is over a week old: a copy, not a live feed"
+                if now - newest_row > STALE_AFTER:
+                    reasons[key] = f"newest row {newest_row:%Y-%m-%d %H:%M} is over a week old: a copy, not a live feed"
                     continue
-                rhythm = learn(hour_counts(ctx, ts, newest - timedelta(weeks=p["history"]), newest),
-                               first_time(ctx, ts, newest - timedelta(weeks=p["history"])), newest)
+                rhythm = learn(hour_counts(ctx, ts, newest_row - timedelta(weeks=p["history"]), newest_row),
+                               first_time(ctx, ts, newest_row - timedelta(weeks=p["history"])), newest_row)
                 if not rhythm.per_slot:
                     reasons[key] = "too little history to learn how often it is written (give --max-age)"
                     continue
-                expected = rhythm.expected_rows(newest, now)
+                expected = rhythm.expected_rows(newest_row, now)
                 ctx.stats.note(f"{key}_history_weeks", rhythm.weeks)
                 if expected <= 0:
                     ctx.stats.count()  # judged: nothing was due since its newest row
@@ -177,10 +175,10 @@ class FreshnessCheck(Check):
             ctx.stats.count()
             if gaps < limit:
                 continue
-            fields = {"table": ctx.schema[key].name, "newest": newest, "age_seconds": int(age),
+            fields = {"table": ctx.schema[key].name, "newest": newest_row, "age_seconds": int(age),
                       "expected_gap_seconds": max(1, round(gap))}
             severity = severity_for(gaps / limit)
-            yield Finding(check=self.name, key=f"freshness:{key}:{newest.isoformat()}", severity=severity,
+            yield Finding(check=self.name, key=f"freshness:{key}:{newest_row.isoformat()}", severity=severity,
                           message=template_line(fields), fields=fields)
         for key, why in reasons.items():
             ctx.stats.note(f"{key}_not_judged", why)
@@ -189,9 +187,7 @@ class FreshnessCheck(Check):
 
 
 def first_time(ctx: CheckContext, ts: Any, since: datetime) -> datetime:
-    import sqlalchemy as sa
-
-    first = ctx.conn.execute(sa.select(sa.func.min(ts)).where(ts >= since)).scalar()
+    first = oldest(ctx.conn, ts, ts >= since)
     return first if isinstance(first, datetime) else since
 
 

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.checks._rows import newest, unreadable_number
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
@@ -303,12 +304,10 @@ class SalesCheck(Check):
 
 def last_data(ctx: CheckContext) -> datetime | None:
     """The newest transaction date, of any status (an index on the date makes this instant)."""
-    import sqlalchemy as sa
-
     from anomaly_cli.db import table
 
     t = table(ctx.schema, "transactions")
-    return ctx.conn.execute(sa.select(sa.func.max(t.c.transaction_date))).scalar()
+    return newest(ctx.conn, t.c.transaction_date)
 
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
@@ -324,14 +323,23 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     bounds = [t.c.transaction_date < start_of(end, size)]  # nothing after the last complete bucket
     if load_from is not None:
         bounds.append(t.c.transaction_date >= start_of(load_from, size))
+    amount = t.c.total_amount
+    counted = success
+    bad_amount: Any = sa.literal(0)
+    if ctx.conn.dialect.name == "sqlite":
+        # SQLite keeps 'abc' in a money column and would read it as 0: counted apart instead.
+        unreadable = unreadable_number(amount, "sqlite")
+        counted = sa.and_(success, sa.not_(unreadable))
+        bad_amount = sa.case((sa.and_(success, unreadable), 1), else_=0)
     rows = (
         sa.select(
             # The bucket's start as epoch - epoch % size: integer arithmetic on every engine,
             # where a division could round (or turn into a decimal) differently.
             (epoch - epoch % size.seconds).label("bucket"),
             sa.case((success, 1), else_=0).label("ok"),
-            sa.case((success, cents(t.c.total_amount)), else_=None).label("cents"),
-            sa.case((sa.and_(success, t.c.total_amount.is_(None)), 1), else_=0).label("no_amount"),
+            sa.case((counted, cents(amount)), else_=None).label("cents"),
+            sa.case((sa.and_(success, amount.is_(None)), 1), else_=0).label("no_amount"),
+            bad_amount.label("bad_amount"),
         )
         .where(*bounds)
         .subquery()
@@ -341,13 +349,15 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     # copies of an expression with separately bound parameters.
     stmt = (
         sa.select(rows.c.bucket, sa.func.sum(rows.c.ok), sa.func.sum(rows.c.cents),
-                  sa.func.sum(rows.c.no_amount), sa.func.count())
+                  sa.func.sum(rows.c.no_amount), sa.func.count(), sa.func.sum(rows.c.bad_amount))
         .group_by(rows.c.bucket)
         .order_by(rows.c.bucket)
     )
-    for bucket, ok, revenue, no_amount, count in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+    for bucket, ok, revenue, no_amount, count, bad in ctx.conn.execution_options(yield_per=1000).execute(stmt):
         if bucket is None:  # a date SQLite cannot read as one: counted, never judged
             stats.skip("bad_date", int(count))
             continue
+        # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
+        stats.skip("bad_amount", int(bad or 0))
         yield Measured(int(bucket) // size.seconds, int(ok or 0), int(revenue or 0), int(no_amount or 0),
                        int(count))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from anomaly_cli.buckets import from_epoch
+from anomaly_cli.checks._rows import readable_date
 from anomaly_cli.checks.failed.incidents import Incident
 from anomaly_cli.checks.failed.rules import RANGE_CHUNK, BucketCount
 from anomaly_cli.checks.failed.wording import FailedTransaction
@@ -42,6 +43,9 @@ def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datet
     stmt = (sa.select(sub.c.bucket, sa.func.count(), sa.func.sum(sub.c.failed), sa.func.sum(sub.c.unknown))
             .group_by(sub.c.bucket).order_by(sub.c.bucket))
     for start, total, failed, unknown in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+        if start is None:  # a date SQLite cannot read as one: counted, never judged
+            ctx.stats.skip("bad_date", int(total))
+            continue
         yield BucketCount(int(start), int(total), int(failed), int(unknown))
 
 
@@ -81,7 +85,7 @@ def measure_failed_transactions(ctx: CheckContext) -> Iterator[FailedTransaction
     t = table(ctx.schema, "transactions")
     c = table(ctx.schema, "customers")
     ti = table(ctx.schema, "transaction_items")
-    where = [t.c.status == ctx.schema.failed_status, t.c.transaction_date.is_not(None),
+    where = [t.c.status == ctx.schema.failed_status, readable_date(t.c.transaction_date, ctx.conn.dialect.name),
              *window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)]
     stmt = (sa.select(t.c.transaction_id, t.c.transaction_date, t.c.customer_id, c.c.customer_name,
                       sa.func.coalesce(ti.c.product_name, ti.c.product_id), ti.c.item_id)

@@ -15,7 +15,7 @@ from anomaly_cli.checks.rates import collapse
 from anomaly_cli.checks.rates.baseline import fill, pool
 from anomaly_cli.checks.rates.incidents import Tally, detect
 from anomaly_cli.checks.rates.rules import (
-    APPROVED_DROP, DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
+    DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
 )
 from anomaly_cli.checks.rates.sql import measure
 from anomaly_cli.checks.rates.wording import describe

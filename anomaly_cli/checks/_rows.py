@@ -1,0 +1,55 @@
+"""Rows a check cannot read: SQLite keeps whatever text it was given in a date or number column.
+
+Other engines refuse such values on insert; SQLite stores them as text, so '12/06/2025' or 'abc'
+reach the checks. These expressions let the SQL count them (by reason, in the summary) instead of
+crashing on them or reading 'abc' as 0. On other engines they are constant false and cost nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from anomaly_cli.db import epoch_seconds
+
+
+def unreadable_number(column: Any, dialect: str) -> Any:
+    """True where a number column holds text that is not a number (SQLite only)."""
+    if dialect != "sqlite":
+        return sa.false()
+    # A NUMERIC, REAL or INTEGER column converts numeric text on insert: text left is not a number.
+    return sa.func.typeof(column).in_(("text", "blob"))
+
+
+def unreadable_date(column: Any, dialect: str) -> Any:
+    """True where a date column holds a value the database cannot read as a date (SQLite only)."""
+    if dialect != "sqlite":
+        return sa.false()
+    return sa.and_(column.is_not(None), epoch_seconds(column).is_(None))
+
+
+def readable_date(column: Any, dialect: str) -> Any:
+    """The rows whose date can be read (all rows with a date, except SQLite's unreadable text)."""
+    if dialect != "sqlite":
+        return column.is_not(None)
+    return epoch_seconds(column).is_not(None)
+
+
+def newest(conn: Any, column: Any, *where: Any) -> Any:
+    """max(column): with an index, one lookup. On SQLite the maximum may be text that is no date
+    ('yesterday' sorts after every real date): then the newest readable date, by a slower scan."""
+    return _extreme(conn, sa.func.max, column, *where)
+
+
+def oldest(conn: Any, column: Any, *where: Any) -> Any:
+    """min(column), as newest."""
+    return _extreme(conn, sa.func.min, column, *where)
+
+
+def _extreme(conn: Any, func: Any, column: Any, *where: Any) -> Any:
+    try:
+        return conn.execute(sa.select(func(column)).where(*where)).scalar()
+    except (ValueError, TypeError, sa.exc.StatementError):
+        readable = readable_date(column, conn.dialect.name)
+        return conn.execute(sa.select(func(column)).where(readable, *where)).scalar()
