@@ -114,6 +114,26 @@ def poisson_upper_tail(k: int, lam: float) -> float:
     return min(upper, 1.0)
 
 
+def count_lower_tail(k: int, mean: float, c2: float) -> float:
+    """P(X <= k) for a count with this mean and Var = mean + c2 x mean^2: Poisson when c2 is 0,
+    else negative binomial with r = 1 / c2 (summed term by term from 0; k is small where it matters)."""
+    if c2 <= 0:
+        return poisson_lower_tail(k, mean)
+    if k < 0:
+        return 0.0
+    if mean <= 0:
+        return 1.0
+    r = 1 / c2
+    p = r / (r + mean)
+    log_term = r * math.log(p)  # P(X = 0)
+    total = 0.0
+    for j in range(k + 1):
+        if j:
+            log_term += math.log((j + r - 1) / j) + math.log1p(-p)
+        total += math.exp(log_term)
+    return min(total, 1.0)
+
+
 def binomial_upper_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), exact enough for any n (log-space start, then term ratios)."""
     if k <= 0:

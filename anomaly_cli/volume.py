@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from statistics import median, pstdev
 
 from anomaly_cli.stats import (
-    fit_c2, median_error, normal_tail, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
+    count_lower_tail, fit_c2, median_error, normal_tail, poisson_upper_tail, robust_sd, tail_sd,
 )
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
@@ -95,6 +95,7 @@ class Settings:
         per_day = 86400 // seconds
         kw.setdefault("shift_run", 2 * per_day)
         kw.setdefault("shift_share", 0.8)
+        kw.setdefault("shift_z", 0.75)
         return cls(period=7 * per_day, per_day=per_day, **kw)  # type: ignore[arg-type]
 
 
@@ -120,6 +121,7 @@ class Expectation:
     basis: Basis
     size: int  # buckets the baseline was taken from
     log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
+    c2: float = 0.0  # the multiplicative noise (Var = E + c2 E^2) the count test allows for
 
 
 @dataclass(slots=True)
@@ -163,6 +165,7 @@ class VolumeJudge:
         self._trail: deque[Past] = deque(maxlen=4 * settings.shift_run)
         self._pending: list[Flag] = []
         self._shift_from: int | None = None
+        self._last_shift: tuple[Direction, int] | None = None  # kind and end of the latest shift
         self._c2: float | None = None
         self._since_c2 = 0
         self._medians: dict[int, float | None] = {}
@@ -248,7 +251,7 @@ class VolumeJudge:
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
             log_sd = self._log_sd if c2 is not None else None
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd), base
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2 or 0.0), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
         if len(group) >= days:
@@ -267,7 +270,7 @@ class VolumeJudge:
                 extra, expected = extra * (most / expected), most
         var = max(robust_sd(p.count for p in group) ** 2, expected, (FALLBACK_SPREAD * expected) ** 2)
         sigma = math.sqrt(max(var, 1.0) * median_error(len(group)))
-        return Expectation(expected, extra, sigma, basis, len(group)), 0.0
+        return Expectation(expected, extra, sigma, basis, len(group), None, FALLBACK_SPREAD ** 2), 0.0
 
     # --- judging --------------------------------------------------------------------------------
 
@@ -275,13 +278,21 @@ class VolumeJudge:
         s = self.s
         deviation = count - e.count
         if s.direction is not Direction.SPIKE and e.count > 0:
-            low = deviation < -s.sensitivity * e.sigma or (e.count >= s.min_expected and count < s.collapse * e.count)
+            k = math.floor(count)
+            # A collapse is reported however noisy the series: under --collapse of a meaningful
+            # expectation, with only the Poisson test (1 against 2 is chance, 1 against 12 is not).
+            if e.count >= s.min_expected and count < s.collapse * e.count \
+                    and count_lower_tail(k, e.count, 0.0) <= s.alpha:
+                return Direction.DROP
+            low = deviation < -s.sensitivity * e.sigma
             if e.log_sd is not None and e.count >= s.min_expected:
                 # Multiplicative noise is symmetric in log space: a fall far beyond the series'
                 # own log spread (one sigma more than asked, for the tails) is a drop even where
                 # the linear sigma reaches below zero.
                 low = low or math.log((count + 0.5) / (e.count + 0.5)) < -(s.sensitivity + 1) * e.log_sd
-            if low and poisson_lower_tail(math.floor(count), e.count) <= s.alpha:
+            # Those rules are about the series' spread: their count test allows for its
+            # overdispersion too (negative binomial with the fitted c^2).
+            if low and count_lower_tail(k, e.count, e.c2) <= s.alpha:
                 return Direction.DROP
         if s.direction is not Direction.DROP and deviation > s.sensitivity * e.sigma:
             if poisson_upper_tail(math.ceil(count), max(e.count, 0.5)) <= s.alpha:
@@ -309,7 +320,10 @@ class VolumeJudge:
         self._medians.pop(slot, None)
         self._daily.setdefault(daily, deque(maxlen=14)).append(past)
         self._week.append(past)
-        self._trail.append(past)
+        # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
+        # count is Poisson chance whatever the level, and it would break every run.
+        if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
+            self._trail.append(past)
         if kind is not None and e is not None:
             self._pending.append(Flag(kind, index, index + 1, count, extra, e.count, e.extra, e.basis,
                                       members=[past]))
@@ -362,8 +376,13 @@ class VolumeJudge:
             self._pending = [f for f in self._pending if f.start < start]
             self._shift_from = start
             self._trail.clear()
-            if s.direction is not Direction.BOTH and s.direction is not kind:
-                return []  # adapted to silently: not the side asked about
+            # A small shift found again right after one the same way is its continuation (the
+            # first step under-measured it): adapted to, not reported twice.
+            again = self._last_shift is not None and self._last_shift[0] is kind \
+                and start - self._last_shift[1] < 2 * s.shift_run and 0.5 < scale < 2
+            self._last_shift = (kind, index + 1)
+            if again or (s.direction is not Direction.BOTH and s.direction is not kind):
+                return []  # adapted to silently
             return [Flag(kind, start, index + 1, sum(p.count for p in members),
                          sum(p.extra for p in members), expected, 0.0, Basis.SEASONAL, shift=True,
                          members=members)]

@@ -27,7 +27,7 @@ HOUR_WEIGHTS = (0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.6, 1.5, 3, 4.5, 6, 8,
                 9, 8.5, 7.5, 6.5, 6, 6.5, 8, 9, 8.5, 6, 3.5, 1.5)
 WEEKDAY = (1.0, 1.05, 1.05, 1.1, 1.2, 0.75, 0.55)
 FIRST = date(2025, 1, 6)  # a Monday
-MEANINGFUL = 15.0
+MEANINGFUL = float(__import__("os").environ.get("SERIES_MEANINGFUL", "15"))
 SCENARIOS = ("noisy", "growth", "shift", "holiday", "decline", "dst", "young")
 
 
