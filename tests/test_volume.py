@@ -107,3 +107,15 @@ def test_an_expectation_below_min_expected_needs_the_sigma_rule() -> None:
     counts = [3.0, 2.0, 4.0, 3.0, 2.0, 3.0, 4.0] * 4 + [0.0]  # 0 against ~3: Poisson says chance
     assert judge_days(counts) == []
     assert math.isclose(Settings.for_bucket(3600).shift_run, 48)
+
+
+def test_hour_slots_follow_the_shops_clock_across_daylight_saving() -> None:
+    from datetime import datetime
+
+    from anomaly_cli.checks.sales import BucketSize, index_of, slots
+
+    winter = index_of(datetime(2025, 3, 24, 8), BucketSize.HOUR)  # Monday 08:00 UTC = 09:00 in Berlin
+    summer = index_of(datetime(2025, 3, 31, 7), BucketSize.HOUR)  # Monday 07:00 UTC = 09:00 in Berlin
+    assert slots(winter, BucketSize.HOUR, "Europe/Berlin") == slots(summer, BucketSize.HOUR, "Europe/Berlin") == (9, 9)
+    assert slots(winter, BucketSize.HOUR) == (8, 8)  # the stored wall clock: Monday 08:00
+    assert slots(index_of(datetime(2025, 3, 26), BucketSize.DAY), BucketSize.DAY) == (2, 0)  # a Wednesday

@@ -251,6 +251,8 @@ class CheckoutCheck(Check):
             ctx.stats.count()
             seasonal += history is not None
             finding = judge(hour, rules, history)
+            ctx.plot("checkouts", t=hour.ts, value=hour.today,
+                     expected=history[0] if history is not None else expected_for(hour), flagged=finding is not None)
             if finding is not None:
                 yield finding
         ctx.stats.note("judged_by_own_history", seasonal)

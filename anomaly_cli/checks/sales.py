@@ -129,15 +129,36 @@ def make_finding(flag: Flag, size: BucketSize, currency: str) -> Finding:
     )
 
 
-def slots(index: int, size: BucketSize) -> tuple[int, int]:
+def slots(index: int, size: BucketSize, zone: str = "") -> tuple[int, int]:
     """(slot of the week, slot of the day) of a bucket: weekday for days, hour of the week for hours.
 
     1970-01-01 was a Thursday (weekday 3). Buckets are counted on the stored wall clock, so a
-    shop's Monday 09:00 stays Monday 09:00 across a daylight-saving change.
+    shop's Monday 09:00 stays Monday 09:00 across a daylight-saving change. When the database
+    stores UTC, `zone` names the shop's time zone: an hour's slot is then its local hour of the
+    week (09:00 UTC is 10:00 in Berlin in winter and 11:00 in summer).
     """
     if size is BucketSize.DAY:
         return (index + 3) % 7, 0
+    if zone:
+        from datetime import timezone
+        from zoneinfo import ZoneInfo
+
+        local = start_of(index, size).replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+        return local.weekday() * 24 + local.hour, local.hour
     return (index + 3 * 24) % 168, index % 24
+
+
+def _zone(raw: Any) -> str:
+    """The param's parse function: an IANA time zone name, or empty for the stored wall clock."""
+    text = "" if raw is None else str(raw).strip()
+    if text:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(text)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{text!r} is not a time zone (use e.g. Europe/Berlin)") from None
+    return text
 
 
 def drop_pct(transactions: float, expected: float) -> Decimal:
@@ -170,6 +191,10 @@ class SalesCheck(Check):
     days (for hours the same hour of recent days), else the last few, never above the most its own
     slot has held, and with so wide a spread that only near-total outages are reported; the
     finding and the summary's `baseline` and `confidence` say so.
+
+    Hours are slotted on the stored wall clock (a shop that stores local time keeps Monday 09:00
+    across a daylight-saving change); a database that stores UTC gives --timezone Europe/Berlin
+    and hours are slotted by the shop's local hour of the week.
 
     Not judged: the current incomplete bucket (a morning run does not report today as down), and
     anything when the window holds no transactions of any status (data not loaded is not an
@@ -205,6 +230,8 @@ class SalesCheck(Check):
               kind=float, exclusive_minimum=0),
         Param("collapse", 0.1, "a bucket under this fraction of a meaningful expectation is always a drop",
               kind=float, exclusive_minimum=0, maximum=1),
+        Param("timezone", "", "the shop's time zone when the database stores UTC (hour buckets follow "
+              "its local hour of the week across daylight-saving changes)", kind=str, parse_fn=_zone),
     )
     fields = ("bucket_start", "bucket_end", "transactions", "revenue", "expected_transactions",
               "expected_revenue", "drop_pct")
@@ -253,7 +280,7 @@ class SalesCheck(Check):
         without_amount = 0
         bases: Counter[str] = Counter()
         for bucket in fill(measure(ctx, size, load_from, end, stats), end):
-            slot, daily = slots(bucket.index, size)
+            slot, daily = slots(bucket.index, size, p.get("timezone", ""))
             verdict, done = judge.feed(bucket.index, slot, daily, bucket.transactions, bucket.revenue_cents)
             flags += done
             if start is None or bucket.index >= start:
@@ -264,8 +291,10 @@ class SalesCheck(Check):
                 else:
                     stats.count()
                     bases[verdict.expectation.basis.value] += 1
-                ctx.plot("sales", bucket_start=start_of(bucket.index, size), transactions=bucket.transactions,
-                         expected=None if verdict.expectation is None else round(verdict.expectation.count, 1))
+                if verdict.expectation is not None:
+                    e = verdict.expectation
+                    ctx.plot("volume", t=start_of(bucket.index, size), value=bucket.transactions, expected=e.count,
+                             band=p["sensitivity"] * e.sigma, flagged=verdict.kind is not None)
             for finding in self._report(flags, start, size, ctx.currency):
                 if seen_rows:
                     yield from held

@@ -118,7 +118,8 @@ class FailedCheck(Check):
         tally = Tally()
         # The bucket stream is drained before the next query: MySQL cannot interleave open results.
         incidents = list(detect(measure_buckets(ctx, size, lo, from_epoch(hi)), size=size,
-                                history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally))
+                                history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally,
+                                plot=ctx.plot))
         ctx.stats.count(tally.judged)
         ctx.stats.skip("no_baseline", tally.no_baseline)
         ctx.stats.note("unknown_status", tally.unknown_status)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from anomaly_cli.buckets import from_epoch
 from anomaly_cli.checks.failed.rules import DAY, MIN_BASELINE, BucketCount, Rules, is_anomalous, is_elevated
 
 @dataclass
@@ -50,7 +51,8 @@ class Tally:
 
 
 def detect(buckets: Iterable[BucketCount], *, size: int, history_days: int, judge_from: int | None,
-           rules: Rules, tally: Tally | None = None) -> Iterator[Incident]:
+           rules: Rules, tally: Tally | None = None,
+           plot: Callable[..., None] | None = None) -> Iterator[Incident]:
     """Judge buckets in time order; yield the anomalous incidents that start at or after judge_from.
 
     The baseline of a bucket is the pooled failure rate (smoothed by one failure and one success)
@@ -112,6 +114,9 @@ def detect(buckets: Iterable[BucketCount], *, size: int, history_days: int, judg
             tally.unknown_status += bucket.unknown
             if judgeable:
                 tally.judged += 1
+                if plot is not None and bucket.total:
+                    plot("failure_rate", t=from_epoch(bucket.start), value=100 * bucket.failed / bucket.total,
+                         expected=100 * p0)
             else:
                 tally.no_baseline += 1
         if judgeable and is_elevated(bucket.failed, bucket.total, p0, rules):

@@ -6,16 +6,16 @@ baseline), judge (one unit), incidents (merging units), wording (naming and sent
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from anomaly_cli.buckets import to_epoch
+from anomaly_cli.buckets import from_epoch, to_epoch
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.checks.rates import collapse
-from anomaly_cli.checks.rates.baseline import fill, pool
+from anomaly_cli.checks.rates.baseline import Gap, Unit, fill, pool
 from anomaly_cli.checks.rates.incidents import Tally, detect
 from anomaly_cli.checks.rates.rules import (
-    DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
+    COMBINED, DEFAULT_THRESHOLDS, MIN_BASELINE_UNITS, Rules, Source, parse_thresholds, thresholds_text, with_combined,
 )
 from anomaly_cli.checks.rates.sql import measure
 from anomaly_cli.checks.rates.wording import describe
@@ -170,8 +170,8 @@ class RatesCheck(Check):
             load_from = (report_from // 86400 - 1) * 86400
         tally = Tally()
         buckets = measure(ctx, Source(p["source"]), rules.approved, size, load_from, end, stats)
-        incidents = list(detect(pool(fill(buckets, size), size, rules.min_volume), rules,
-                                report_from=report_from, tally=tally))
+        units = plotted(ctx, pool(fill(buckets, size), size, rules.min_volume), rules, report_from)
+        incidents = list(detect(units, rules, report_from=report_from, tally=tally))
         stats.count(tally.units_judged)
         stats.skip("low_volume", tally.units_low_volume)
         stats.skip("no_baseline", tally.units_without_baseline)
@@ -201,3 +201,18 @@ class RatesCheck(Check):
         findings.sort(key=lambda f: (f.fields["bucket_start"], f.fields["status"]))
         yield from findings
 
+
+def plotted(ctx: CheckContext, units: Iterable[Unit | Gap], rules: Rules, report_from: int | None
+            ) -> Iterator[Unit | Gap]:
+    """The units unchanged; each one's status rates (percent) kept for the report's chart."""
+    if ctx.charts is None:
+        yield from units
+        return
+    for status, rule in rules.thresholds.items():
+        ctx.plot("thresholds", status=status, warning=rule.warning, critical=rule.critical)
+    for unit in units:
+        if isinstance(unit, Unit) and unit.total and (report_from is None or unit.start >= report_from):
+            ctx.plot("rates", t=from_epoch(unit.start),
+                     **{s: 100 * (unit.total - unit.counts[rules.approved] if s == COMBINED else unit.counts[s])
+                        / unit.total for s in rules.thresholds})
+        yield unit
