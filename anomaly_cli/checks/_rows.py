@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from anomaly_cli.db import epoch_seconds
+# sqlalchemy is imported inside each function: the checks import this module, and `anomaly
+# --help` must not load the database libraries.
 
 
 def unreadable_number(column: Any, dialect: str) -> Any:
     """True where a number column holds text that is not a number (SQLite only)."""
+    import sqlalchemy as sa
+
     if dialect != "sqlite":
         return sa.false()
     # A NUMERIC, REAL or INTEGER column converts numeric text on insert: text left is not a number.
@@ -24,6 +25,10 @@ def unreadable_number(column: Any, dialect: str) -> Any:
 
 def unreadable_date(column: Any, dialect: str) -> Any:
     """True where a date column holds a value the database cannot read as a date (SQLite only)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import epoch_seconds
+
     if dialect != "sqlite":
         return sa.false()
     return sa.and_(column.is_not(None), epoch_seconds(column).is_(None))
@@ -31,6 +36,8 @@ def unreadable_date(column: Any, dialect: str) -> Any:
 
 def readable_date(column: Any, dialect: str) -> Any:
     """The rows whose date can be read (all rows with a date, except SQLite's unreadable text)."""
+    from anomaly_cli.db import epoch_seconds
+
     if dialect != "sqlite":
         return column.is_not(None)
     return epoch_seconds(column).is_not(None)
@@ -39,17 +46,19 @@ def readable_date(column: Any, dialect: str) -> Any:
 def newest(conn: Any, column: Any, *where: Any) -> Any:
     """max(column): with an index, one lookup. On SQLite the maximum may be text that is no date
     ('yesterday' sorts after every real date): then the newest readable date, by a slower scan."""
-    return _extreme(conn, sa.func.max, column, *where)
+    return _extreme(conn, "max", column, *where)
 
 
 def oldest(conn: Any, column: Any, *where: Any) -> Any:
     """min(column), as newest."""
-    return _extreme(conn, sa.func.min, column, *where)
+    return _extreme(conn, "min", column, *where)
 
 
-def _extreme(conn: Any, func: Any, column: Any, *where: Any) -> Any:
+def _extreme(conn: Any, func: str, column: Any, *where: Any) -> Any:
+    import sqlalchemy as sa
+
     try:
-        return conn.execute(sa.select(func(column)).where(*where)).scalar()
+        return conn.execute(sa.select(getattr(sa.func, func)(column)).where(*where)).scalar()
     except (ValueError, TypeError, sa.exc.StatementError):
         readable = readable_date(column, conn.dialect.name)
-        return conn.execute(sa.select(func(column)).where(readable, *where)).scalar()
+        return conn.execute(sa.select(getattr(sa.func, func)(column)).where(readable, *where)).scalar()

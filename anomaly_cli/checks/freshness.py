@@ -141,6 +141,9 @@ class FreshnessCheck(Check):
         p = ctx.params
         max_age = int(p["max_age"][:-1]) if p["max_age"] else None
         now = ctx.end
+        if ctx.window.since is not None and ctx.window.since >= now:
+            ctx.stats.not_evaluated("the window starts after it ends (or in the future): nothing to be fresh by")
+            return
         present = set(sa.inspect(ctx.conn).get_table_names(schema=ctx.schema.db_schema))
         reasons: dict[str, str] = {}
         for key, column in TABLES.items():
@@ -161,8 +164,14 @@ class FreshnessCheck(Check):
                 if now - newest_row > STALE_AFTER:
                     reasons[key] = f"newest row {newest_row:%Y-%m-%d %H:%M} is over a week old: a copy, not a live feed"
                     continue
-                rhythm = learn(hour_counts(ctx, ts, newest_row - timedelta(weeks=p["history"]), newest_row),
-                               first_time(ctx, ts, newest_row - timedelta(weeks=p["history"])), newest_row)
+                hours = hour_counts(ctx, ts, newest_row - timedelta(weeks=p["history"]), newest_row)
+                rhythm = learn(hours, first_time(ctx, ts, newest_row - timedelta(weeks=p["history"])), newest_row)
+                # The report's chart: row times per hour over the last two days up to now.
+                moment = (now - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+                while moment < now:
+                    ctx.plot(ctx.schema[key].name, t=moment, value=hours.get(moment, 0),
+                             expected=rhythm.per_slot.get(slot_of(moment), 0.0))
+                    moment += timedelta(hours=1)
                 if not rhythm.per_slot:
                     reasons[key] = "too little history to learn how often it is written (give --max-age)"
                     continue
