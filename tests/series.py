@@ -158,3 +158,43 @@ def score(found: list[tuple[datetime, datetime, bool]], series: Series, *, hourl
             false += 1
     total = len(planted) + (1 if series.shift_day is not None else 0)
     return total, len(found_planted) + (1 if shift_found else 0), true, false
+
+
+def _flags(series: Series, hourly: bool) -> list[tuple[datetime, datetime, bool]]:
+    from anomaly_cli.volume import Settings, judge_series
+
+    epoch = datetime(1970, 1, 1)
+    if hourly:
+        start = min(series.hours)
+        items = []
+        for k in range(int((series.end - start).total_seconds() // 3600)):
+            when = start + timedelta(hours=k)
+            index = int((when - epoch).total_seconds() // 3600)
+            items.append((index, (index + 72) % 168, index % 24, series.hours.get(when, 0), 0.0))
+        flags = judge_series(Settings.for_bucket(3600), items)
+        return [(epoch + timedelta(hours=f.start), epoch + timedelta(hours=f.end), f.shift) for f in flags]
+    days = series.days()
+    first = min(days)
+    items = []
+    for k in range((series.end.date() - first).days):
+        d = first + timedelta(k)
+        index = (d - epoch.date()).days
+        items.append((index, (index + 3) % 7, 0, days.get(d, 0), 0.0))
+    flags = judge_series(Settings.for_bucket(86400), items)
+    return [(epoch + timedelta(days=f.start), epoch + timedelta(days=f.end), f.shift) for f in flags]
+
+
+if __name__ == "__main__":  # python -m tests.series [first_seed] [seeds]: the recall/precision table
+    import sys
+
+    first_seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    for hourly in (False, True):
+        for name in SCENARIOS:
+            totals = [0, 0, 0, 0]
+            for seed in range(first_seed, first_seed + count):
+                series = make(name, seed)
+                for i, value in enumerate(score(_flags(series, hourly), series, hourly=hourly)):
+                    totals[i] += value
+            planted, found, true, false = totals
+            print(f"{'hour' if hourly else 'day':4} {name:8} recall {found}/{planted}  precision {true}/{true + false}")

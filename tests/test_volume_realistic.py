@@ -10,39 +10,22 @@ server engines, with identical findings.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
-from anomaly_cli.volume import Settings, judge_series
 from tests.conftest import load_database
-from tests.series import SCENARIOS, Series, make, score
+from tests.series import SCENARIOS, Series, _flags, make, score
 
-EPOCH = datetime(1970, 1, 1)
 SEEDS = range(5)
 
 
 def day_flags(series: Series) -> list[tuple[datetime, datetime, bool]]:
-    days = series.days()
-    start = min(days)
-    items = []
-    for k in range((series.end.date() - start).days):
-        d = start + timedelta(k)
-        index = (d - date(1970, 1, 1)).days
-        items.append((index, (index + 3) % 7, 0, days.get(d, 0), 0.0))
-    flags = judge_series(Settings.for_bucket(86400), items)
-    return [(EPOCH + timedelta(days=f.start), EPOCH + timedelta(days=f.end), f.shift) for f in flags]
+    return _flags(series, hourly=False)
 
 
 def hour_flags(series: Series) -> list[tuple[datetime, datetime, bool]]:
-    start = min(series.hours)
-    items = []
-    for k in range(int((series.end - start).total_seconds() // 3600)):
-        when = start + timedelta(hours=k)
-        index = int((when - EPOCH).total_seconds() // 3600)
-        items.append((index, (index + 72) % 168, index % 24, series.hours.get(when, 0), 0.0))
-    flags = judge_series(Settings.for_bucket(3600), items)
-    return [(EPOCH + timedelta(hours=f.start), EPOCH + timedelta(hours=f.end), f.shift) for f in flags]
+    return _flags(series, hourly=True)
 
 
 def measured(hourly: bool) -> dict[str, tuple[int, int, int, int]]:
