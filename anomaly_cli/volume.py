@@ -1,35 +1,17 @@
 """Volume judgement shared by the checks that count things per bucket (sales, checkout, rates).
 
-A bucket (a day, an hour) is compared with what its own slot of the week usually holds, scaled
-to the series' current level:
+expected = median of the same slot of the week (weekday; hour of the week) over the last
+`history` weeks x a level factor (the last two weeks' counts against their slots' medians), so
+growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
+fitted robustly to the pooled residuals). A drop: beyond `sensitivity` sigmas (or far below in
+log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
+of an expectation of at least `min_expected` with a Poisson test. Spikes mirror the sigma rule.
 
-    expected = median of the same slot in the last `history` weeks x level factor
-
-The slot is the weekday for days and the hour of the week for hours (the caller computes it from
-the shop's wall clock, so a daylight-saving change does not move it). The level factor is the sum
-of the last week's counts over the sum of their slot medians: a series that grew 20 % since its
-slots' medians were taken is expected 20 % higher, within half a week.
-
-The spread is count-aware: Var = expected + c^2 x expected^2, a Poisson part and a multiplicative
-part (negative binomial), c measured robustly (1.4826 x MAD) from the recent relative residuals
-of every slot pooled, then widened for the uncertainty of a median of few weeks. A bucket is a
-drop when it lies more than `sensitivity` sigmas below the expectation, or, however noisy the
-series, when it holds under `collapse` (10 %) of an expectation of at least `min_expected`;
-in both cases a Poisson test at the expectation must agree (a count of 1 against 2 is chance).
-Spikes mirror the sigma rule.
-
-Lasting changes. Flagged buckets stay out of later baselines, so one outage never lowers the bar
-for the next. But when `shift_run` consecutive buckets all lie on the same side, the median of
-them and of their latest half more than `shift_z` sigmas off, and their ratios to the expectation agree (none
-a collapse, the largest at most 6 x the smallest), the series has moved: one finding covers the
-shift from its first bucket, its buckets re-enter the baselines, and the level factor restarts
-there, so the new level is the normal from then on.
-
-Short history. With fewer than `min_history` comparable weeks, the bucket is judged against the
-best available baseline and says so (`basis`, `confidence`): the same hour of all recent days
-(days: all recent days), else the last few days; never above the most its own slot has held
-(a shop closed on Sundays is not down on Sunday), and with a spread of at least 30 % of the
-expectation, so that with little history only collapses are reported.
+Flagged buckets stay out of later baselines. `shift_run` buckets on one side, by a median of
+`shift_z` sigmas and similar ratios, are a level shift: one flag from its first bucket, then the
+history is rescaled to the new level. With fewer than `min_history` weeks of a slot, the best
+fallback (the same slot of the day over recent days, else the last few) with a spread of at
+least 30 %, so only collapses are reported; the basis and its confidence are returned.
 """
 
 from __future__ import annotations
