@@ -66,3 +66,17 @@ def test_every_volume_check_counts_what_it_cannot_read(messy_db: str, cli) -> No
     assert out["sales"]["data_ends"].startswith("2025-06-29")
     out = summaries(cli, messy_db, "failed", "--list", "--until", "2025-06-30")
     assert out["failed"]["findings"] > 0
+
+
+def test_a_table_of_unreadable_dates_is_not_evaluated_and_says_why(sqlite_url: str, cli) -> None:
+    path = sqlite_url.removeprefix("sqlite:///")
+    assert cli("db", "init", "--db", path).exit_code == 0
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO customers(customer_id, customer_name) VALUES (1, 'Eva Green')")
+    conn.executemany("INSERT INTO transactions VALUES (?, 1, ?, 'SUCCESS', 10)",
+                     [(i, f"06/{i:02d}/2025") for i in range(1, 29)] + [(29, None)])
+    conn.commit()
+    conn.close()
+    out = summaries(cli, sqlite_url, "sales")
+    assert out["sales"]["status"] == "not_evaluated"
+    assert out["sales"]["reason"] == "all rows unusable (no date: 1, bad date: 28)"

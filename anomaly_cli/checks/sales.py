@@ -312,8 +312,12 @@ class SalesCheck(Check):
             # No rows of any status: more likely data not loaded (yet) than a shop with no
             # customers at all, so nothing is reported and the summary says why.
             stats.judged = 0
+            unusable = {r: n for r, n in stats.skipped.items() if r in ("no_date", "bad_date") and n}
             if start is not None and start >= end:
                 stats.not_evaluated(f"the window holds no complete {size.value}")
+            elif unusable and start is None:
+                reasons = ", ".join(f"{r.replace('_', ' ')}: {n}" for r, n in unusable.items())
+                stats.not_evaluated(f"all rows unusable ({reasons})")
             else:
                 since = f"from {start_of(start, size):%Y-%m-%d %H:%M} " if start is not None else ""
                 stats.not_evaluated(f"no transactions {since}before {start_of(end, size):%Y-%m-%d %H:%M}")
