@@ -69,8 +69,8 @@ def test_hour_buckets_stay_at_their_measured_level() -> None:
     found = sum(f for name, (_, f, _, _) in figures.items() if name != "shift")
     true = sum(t for name, (_, _, t, _) in figures.items() if name != "shift")
     false = sum(f for name, (_, _, _, f) in figures.items() if name != "shift")
-    assert found / planted >= 0.9, figures  # measured 0.94
-    assert true / (true + false) >= 0.9, figures  # measured 0.94 (without the shift scenario)
+    assert found / planted >= 0.9, figures  # measured 0.93 (seeds 0-4)
+    assert true / (true + false) >= 0.9, figures  # measured 0.96 (without the shift scenario)
 
 
 # --- through the whole check, on every engine -----------------------------------------------
