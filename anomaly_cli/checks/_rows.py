@@ -24,23 +24,21 @@ def unreadable_number(column: Any, dialect: str) -> Any:
 
 
 def unreadable_date(column: Any, dialect: str) -> Any:
-    """True where a date column holds a value the database cannot read as a date (SQLite only)."""
+    """True where a date column holds a value that is no usable date (SQLite only; sqlfn.usable_date)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import epoch_seconds
+    from anomaly_cli.sqlfn import usable_date
 
     if dialect != "sqlite":
         return sa.false()
-    return sa.and_(column.is_not(None), epoch_seconds(column).is_(None))
+    return sa.and_(column.is_not(None), sa.not_(sa.func.coalesce(usable_date(column), False)))
 
 
 def readable_date(column: Any, dialect: str) -> Any:
-    """The rows whose date can be read (all rows with a date, except SQLite's unreadable text)."""
-    from anomaly_cli.db import epoch_seconds
+    """The rows whose date can be used (sqlfn.usable_date: NOT NULL on engines with real types)."""
+    from anomaly_cli.sqlfn import usable_date
 
-    if dialect != "sqlite":
-        return column.is_not(None)
-    return epoch_seconds(column).is_not(None)
+    return usable_date(column)
 
 
 def newest(conn: Any, column: Any, *where: Any) -> Any:
