@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from anomaly_cli.config import default_schema
 from anomaly_cli.loaders import load_checkout, parse_checkout
 from anomaly_cli.model import Severity, Window
 from anomaly_cli.stats import severity_by_drop
+from anomaly_cli.volume import Direction
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cloudwalk"
 DAY1, DAY2 = date(2025, 7, 12), date(2025, 7, 13)
@@ -166,3 +167,67 @@ def test_an_hour_still_running_is_not_judged(engine_url: str) -> None:
         keys = [f.key for f in CheckoutCheck().run(ctx)]
     assert keys == ["checkout:2025-07-13T15:00:00"]  # 16h ends at 17:00, after now
     assert ctx.stats.judged == 16
+
+
+# --- weekday-aware judging, spikes, and the table's own history --------------------------------
+
+def test_a_quiet_weekday_hour_is_not_a_drop_when_last_week_was_as_quiet() -> None:
+    # Monday 02:00: yesterday (Sunday night) and the averages are busier, last Monday was as quiet.
+    assert judge(hour(0, 9, 0, 6, 6, ts=datetime(2025, 7, 14, 2)), RULES) is None
+    assert judge(hour(0, 9, 8, 6, 6, ts=datetime(2025, 7, 14, 2)), RULES) is not None
+    assert judge(hour(0, 12, None, 9, 9, ts=datetime(2025, 7, 14, 2)), RULES) is not None
+
+
+def test_spikes_only_when_asked_for() -> None:
+    busy = hour(40, 10, 12, 11, 10, ts=datetime(2025, 7, 14, 12))
+    assert judge(busy, RULES) is None
+    finding = judge(busy, Rules(direction=Direction.BOTH))
+    assert finding is not None and finding.fields["drop_pct"] < 0
+    assert "rose to 40" in finding.message and finding.message.endswith("rise.")
+
+
+def weeks_of_hours(first: datetime, weeks: int, zero: set[datetime]) -> list[dict]:
+    """Hourly rows whose Sunday mornings run at a fifth of the week's average, with baselines that
+    ignore the weekday (a feed whose 'same day last week' is an average too); the hours in `zero`
+    have no checkouts."""
+    def usual(moment: datetime) -> float:
+        base = 30.0 if 8 <= moment.hour <= 20 else 6.0
+        return base / 5 if moment.weekday() == 6 and moment.hour < 12 else base
+
+    rows = []
+    for h in range(weeks * 7 * 24):
+        ts = first + timedelta(hours=h)
+        today = 0.0 if ts in zero else usual(ts)
+        rows.append({"ts": ts, "today": today, "yesterday": usual(ts - timedelta(days=1)),
+                     "same_day_last_week": 30.0 if 8 <= ts.hour <= 20 else 6.0,
+                     "avg_last_week": 30.0 if 8 <= ts.hour <= 20 else 6.0,
+                     "avg_last_month": 30.0 if 8 <= ts.hour <= 20 else 6.0})
+    return rows
+
+
+def test_the_tables_own_weeks_decide_once_there_are_enough(sqlite_url: str, cli) -> None:
+    from anomaly_cli.loaders import checkout_table
+    from tests.conftest import load_database
+
+    first = datetime(2025, 6, 2)  # a Monday
+    zero = {datetime(2025, 6, 25, 14), datetime(2025, 6, 25, 15)}  # a Wednesday afternoon, week 4
+    load_database(sqlite_url, {})
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        table = checkout_table(default_schema())
+        table.create(conn)
+        conn.execute(table.insert(), weeks_of_hours(first, 5, zero))
+    engine.dispose()
+    run = cli("scan", "checkout", "--db", sqlite_url, "--format", "json", "--fail-on", "never",
+              "--since", "2025-06-23", "--until", "2025-07-07")
+    assert run.exit_code == 0, run.stderr
+    (check,) = json.loads(run.stdout)["checks"]
+    # Sunday mornings at a fifth of the averages were flagged by the row baselines alone; with
+    # three earlier weeks of the table's own Sunday mornings they are ordinary.
+    assert [f["key"] for f in check["findings"]] == ["checkout:2025-06-25T14:00:00", "checkout:2025-06-25T15:00:00"]
+    assert check["summary"]["judged_by_own_history"] == 14 * 24
+    # Without enough weeks of its own (--min-history 8), the row baselines flag the Sunday mornings.
+    run = cli("scan", "checkout", "--db", sqlite_url, "--format", "json", "--fail-on", "never",
+              "--since", "2025-06-23", "--until", "2025-07-07", "--min-history", "8")
+    keys = [f["key"] for f in json.loads(run.stdout)["checks"][0]["findings"]]
+    assert "checkout:2025-06-29T09:00:00" in keys and "checkout:2025-06-25T14:00:00" in keys

@@ -145,7 +145,7 @@ def test_status_line_on_a_terminal_only(shop: str, tmp_path: Path) -> None:
     args = ["scan", "all", "--db", shop, "-o", str(tmp_path / "all.jsonl"), *UNTIL, "--skip", "behaviour"]
     code, out, err = _on_a_terminal(args, {})
     assert code == 1 and out == ""
-    assert re.search(r"price \(1/4\): running", ANSI.sub("", err))  # the transient line, on stderr
+    assert re.search(r"price \(2/5\): running", ANSI.sub("", err))  # the transient line, on stderr (freshness first)
     assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 19
     _, _, quiet = _on_a_terminal([*args, "-q"], {})
     assert quiet.strip() == ""
@@ -255,7 +255,7 @@ def test_scan_all_checks_skip_and_set(shop: str, cli) -> None:
         return {c["check"]: c for c in json.loads(run.stdout)["checks"]}
 
     assert list(checks("--checks", "price,sales")) == ["price", "sales"]
-    assert list(checks("--skip", "spam,failed,behaviour")) == ["price", "sales"]
+    assert list(checks("--skip", "spam,failed,behaviour")) == ["freshness", "price", "sales"]
     chosen = checks("--checks", "price", "--set", "price.below=0.5", "--set", "price.above=2")
     assert chosen["price"]["params"] == {"below": 0.5, "above": 2.0}
     assert chosen["price"]["summary"]["findings"] == 3
@@ -273,7 +273,7 @@ def test_scan_all_on_a_monitoring_only_database(sqlite_url: str, cli) -> None:
         assert cli("load", kind, str(CLOUDWALK / name), "--date", day, "--db", sqlite_url).exit_code == 0
     run = cli("scan", "all", "--db", sqlite_url, "-f", "json", "--until", "2025-07-13")
     assert run.exit_code == 1, run.stderr
-    assert [c["check"] for c in json.loads(run.stdout)["checks"]] == ["rates", "checkout"]
+    assert [c["check"] for c in json.loads(run.stdout)["checks"]] == ["freshness", "rates", "checkout"]
     assert "price: skipped: table 'transactions' not found" in run.stderr
 
 

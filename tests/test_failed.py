@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 
 from anomaly_cli.checks import CheckContext
-from anomaly_cli.checks.failed import (
-    BucketCount, FailedTransaction, Incident, Rules, Tally, describe, detect, from_epoch, list_finding,
-    measure_buckets, scope_for, severity_for, span, to_epoch, upper_tail,
-)
+from anomaly_cli.buckets import day_span as span
+from anomaly_cli.buckets import from_epoch, to_epoch
+from anomaly_cli.checks.failed.incidents import Incident, Tally, detect
+from anomaly_cli.checks.failed.rules import BucketCount, Rules, scope_for, severity_for
+from anomaly_cli.checks.failed.sql import measure_buckets
+from anomaly_cli.checks.failed.wording import FailedTransaction, describe, list_finding
+from anomaly_cli.stats import binomial_upper_tail as upper_tail
 from anomaly_cli.demo_data import HOUR_WEIGHTS, generate
 from anomaly_cli.model import Severity, Window
 from tests.conftest import load_database

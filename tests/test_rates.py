@@ -16,10 +16,14 @@ import pytest
 import sqlalchemy as sa
 
 from anomaly_cli.checks import CheckContext
-from anomaly_cli.checks.rates import (
-    APPROVED_DROP, DEFAULT_THRESHOLDS, Bucket, Gap, RatesCheck, Source, Threshold, describe, detect, fill,
-    parse_thresholds, points, pool, severity_for, to_epoch, with_combined,
+from anomaly_cli.buckets import to_epoch
+from anomaly_cli.checks.rates import RatesCheck
+from anomaly_cli.checks.rates.baseline import Bucket, Gap, fill, pool
+from anomaly_cli.checks.rates.incidents import detect
+from anomaly_cli.checks.rates.rules import (
+    APPROVED_DROP, DEFAULT_THRESHOLDS, Source, Threshold, parse_thresholds, points, with_combined,
 )
+from anomaly_cli.checks.rates.wording import describe, severity_for
 from anomaly_cli.config import default_schema
 from anomaly_cli.errors import UsageError
 from anomaly_cli.loaders import load_counts, parse_counts

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import enum
-import math
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from statistics import median
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.checks._rows import newest, unreadable_number
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
 from anomaly_cli.stats import severity_by_drop
-from anomaly_cli.wording import CENT, clock, long_date
+from anomaly_cli.volume import Basis, Direction, Flag, Settings, VolumeJudge
+from anomaly_cli.wording import CENT, clock, long_date, percent
 
 EPOCH = datetime(1970, 1, 1)
 WEEK_SECONDS = 7 * 86400
@@ -37,12 +37,6 @@ class BucketSize(enum.StrEnum):
         return 86400 if self is BucketSize.DAY else 3600
 
 
-class Direction(enum.StrEnum):
-    DROP = "drop"
-    SPIKE = "spike"
-    BOTH = "both"
-
-
 @dataclass(frozen=True, slots=True)
 class Measured:
     """One bucket as the database aggregated it (index = epoch seconds // bucket size)."""
@@ -52,114 +46,6 @@ class Measured:
     revenue_cents: int  # their total_amount, in whole cents (NULL amounts left out)
     without_amount: int  # successful transactions with a NULL amount
     rows: int  # rows of any status: tells an empty window from a window with no sales
-
-
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    """What a bucket is expected to hold, from its comparable history."""
-
-    transactions: float  # median count
-    revenue_cents: float  # median revenue
-    sigma: float  # robust standard deviation of count - median, never below the Poisson sqrt(median)
-    size: int  # comparable buckets it was computed from
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    baseline: Baseline | None  # None: too little history to judge
-    kind: Direction | None  # DROP or SPIKE when flagged, else None
-
-
-def median_error(n: int) -> float:
-    """Var(x - median of n past values) / Var(x): a median of few values is itself uncertain."""
-    return 2.0 if n == 1 else 1.5 if n == 2 else 1 + math.pi / (2 * n)
-
-
-def baseline(history: Sequence[tuple[int, int]], dispersion: float | None) -> Baseline:
-    """Median of (transactions, revenue_cents) pairs and the sigma a new count is judged by.
-
-    spread = sqrt(max(median, 1)) x dispersion: counts vary at least like a Poisson variable, so
-    a flat history does not make every small dip significant. Without a pooled dispersion yet,
-    the history's own spread: max(1.4826 x MAD, sqrt(max(median, 1))). sigma widens the spread
-    by the median's own uncertainty (a prediction interval), which matters with 3 to 5 buckets.
-    """
-    counts = [c for c, _ in history]
-    mid = median(counts)
-    root = math.sqrt(max(mid, 1.0))
-    if dispersion is None:
-        spread = max(MAD_SCALE * median(abs(c - mid) for c in counts), root)
-    else:
-        spread = root * dispersion
-    sigma = spread * math.sqrt(median_error(len(counts)))
-    return Baseline(float(mid), float(median(r for _, r in history)), sigma, len(history))
-
-
-def assess(transactions: int, base: Baseline, sensitivity: float, direction: Direction) -> Direction | None:
-    """DROP or SPIKE when the count is beyond sensitivity x sigma from the median, else None."""
-    deviation = transactions - base.transactions
-    if direction is not Direction.SPIKE and -deviation > sensitivity * base.sigma:
-        return Direction.DROP
-    if direction is not Direction.DROP and deviation > sensitivity * base.sigma:
-        return Direction.SPIKE
-    return None
-
-
-def drop_pct(transactions: int, expected: float) -> Decimal:
-    """Signed: positive for a drop, negative for a rise; an expectation below 1 counts as 1."""
-    return (Decimal(str(expected)) - transactions) / Decimal(str(max(expected, 1.0))) * HUNDRED
-
-
-class SeasonalJudge:
-    """Judges consecutive buckets, each against the same phase of the previous `history` periods.
-
-    Fed every bucket in order (gaps filled with zeros), it keeps per phase (weekday, or weekday
-    and hour) the last `history` buckets. A flagged bucket stays in that trailing window but is
-    left out of later baselines, so one outage never lowers the bar for the weeks after it.
-
-    Three to eight comparable buckets are too few to measure spread reliably (their MAD is often
-    near zero by chance), so the spread is pooled over all phases: every unflagged bucket leaves
-    its residual against its own median, in units of sqrt(median) and corrected for the median's
-    own uncertainty, and 1.4826 x MAD of the last period x history residuals (at least 1: the
-    Poisson floor) scales every phase's sqrt(median).
-    """
-
-    def __init__(self, period: int, history: int, min_history: int, sensitivity: float,
-                 direction: Direction) -> None:
-        self.period, self.history, self.min_history = period, history, min_history
-        self.sensitivity, self.direction = sensitivity, direction
-        self._past: dict[int, deque[tuple[int, int, bool]]] = {}
-        self._residuals: deque[float] = deque(maxlen=period * history)
-        # The pool moves slowly, so it is measured once a day of buckets (hourly: 1344 residuals).
-        self._refresh_every = max(1, period // 7)
-        self._fresh: float | None = None
-        self._added = 0
-
-    def dispersion(self) -> float | None:
-        """How many Poisson sigmas one robust sigma is (>= 1); None before a period of residuals."""
-        if len(self._residuals) < self.period:
-            return None
-        if self._fresh is None or self._added >= self._refresh_every:
-            mid = median(self._residuals)
-            self._fresh = max(1.0, MAD_SCALE * median(abs(z - mid) for z in self._residuals))
-            self._added = 0
-        return self._fresh
-
-    def judge(self, index: int, transactions: int, revenue_cents: int) -> Verdict:
-        past = self._past.setdefault(index % self.period, deque(maxlen=self.history))
-        usable = [(count, revenue) for count, revenue, flagged in past if not flagged]
-        base: Baseline | None = None
-        kind: Direction | None = None
-        if len(usable) >= self.min_history:
-            base = baseline(usable, self.dispersion())
-            kind = assess(transactions, base, self.sensitivity, self.direction)
-        if usable and kind is None:
-            mid = median(count for count, _ in usable)
-            scale = math.sqrt(max(mid, 1.0) * median_error(len(usable)))
-            self._residuals.append((transactions - mid) / scale)
-            self._added += 1
-        # Appended after judging: a bucket is never part of its own baseline.
-        past.append((transactions, revenue_cents, kind is not None))
-        return Verdict(base, kind)
 
 
 def fill(rows: Iterable[Measured], end: int) -> Iterator[Measured]:
@@ -194,63 +80,135 @@ def sales_amount(value: Decimal, currency: str) -> str:
     return f"{currency}{amount:,.0f}" if amount == amount.to_integral_value() else f"{currency}{amount:,.2f}"
 
 
-def template_line(fields: dict[str, Any], size: BucketSize, kind: Direction, currency: str) -> str:
-    """The seed's sentence: 'September 15, 2025: 17 transactions, ₹333,200 sales - low performance'."""
+def template_line(fields: dict[str, Any], size: BucketSize, kind: Direction, currency: str,
+                  *, shift: bool = False, basis: Basis = Basis.SEASONAL) -> str:
+    """The seed's sentence: 'September 15, 2025: 17 transactions, ₹333,200 sales - low performance'.
+
+    A level shift names its span and says it is the new normal; a bucket judged against a fallback
+    baseline (short history) says which, and with what confidence.
+    """
     start: datetime = fields["bucket_start"]
     when = long_date(start) if size is BucketSize.DAY else f"{long_date(start)} {clock(start)}"
+    if shift:
+        end: datetime = fields["bucket_end"] - timedelta(seconds=size.seconds)
+        last = long_date(end) if size is BucketSize.DAY else f"{long_date(end)} {clock(end)}"
+        verdict = (f"sales settled {percent(abs(fields['drop_pct']))} "
+                   f"{'lower' if kind is Direction.DROP else 'higher'} (a lasting level shift, the new normal from here)")
+        return (f"{when} to {last}: {fields['transactions']} transactions, "
+                f"{sales_amount(fields['revenue'], currency)} sales - {verdict}")
     verdict = "low performance" if kind is Direction.DROP else "unusually high sales"
+    if basis is not Basis.SEASONAL:
+        verdict += f" (short history: compared with {BASIS_WORDS[basis]}, {basis.confidence} confidence)"
     return (f"{when}: {fields['transactions']} transactions, "
             f"{sales_amount(fields['revenue'], currency)} sales - {verdict}")
 
 
-def make_finding(bucket: Measured, verdict: Verdict, size: BucketSize, currency: str) -> Finding:
-    assert verdict.baseline is not None and verdict.kind is not None
-    base = verdict.baseline
-    start = start_of(bucket.index, size)
-    change = drop_pct(bucket.transactions, base.transactions)
+BASIS_WORDS = {Basis.ALL_DAYS: "all recent days", Basis.RECENT: "the last few days"}
+
+
+def make_finding(flag: Flag, size: BucketSize, currency: str) -> Finding:
+    start = start_of(flag.start, size)
+    change = drop_pct(flag.count, flag.expected)
     fields = {
         "bucket_start": start,
-        "bucket_end": start_of(bucket.index + 1, size),
-        "transactions": bucket.transactions,
-        "revenue": (Decimal(bucket.revenue_cents) / HUNDRED).quantize(CENT),
-        "expected_transactions": Decimal(str(base.transactions)).quantize(TENTH, rounding=ROUND_HALF_UP),
-        "expected_revenue": (Decimal(str(base.revenue_cents)) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP),
+        "bucket_end": start_of(flag.end, size),
+        "transactions": int(flag.count),
+        "revenue": (Decimal(int(flag.extra)) / HUNDRED).quantize(CENT),
+        "expected_transactions": Decimal(str(flag.expected)).quantize(TENTH, rounding=ROUND_HALF_UP),
+        "expected_revenue": (Decimal(str(flag.expected_extra)) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP),
         "drop_pct": change.quantize(CENT, rounding=ROUND_HALF_UP),
     }
+    if flag.shift:  # the revenue a shift was expected to bring is not measured: its median is not summed
+        fields["expected_revenue"] = None
     return Finding(
         check=SalesCheck.name,
         key=f"sales:{size.value}:{start.isoformat()}",
         severity=severity_by_drop(change),
-        message=template_line(fields, size, verdict.kind, currency),
+        message=template_line(fields, size, flag.kind, currency, shift=flag.shift, basis=flag.basis),
         fields=fields,
     )
 
 
+def slots(index: int, size: BucketSize, zone: str = "") -> tuple[int, int]:
+    """(slot of the week, slot of the day) of a bucket: weekday for days, hour of the week for hours.
+
+    1970-01-01 was a Thursday (weekday 3). Buckets are counted on the stored wall clock, so a
+    shop's Monday 09:00 stays Monday 09:00 across a daylight-saving change. When the database
+    stores UTC, `zone` names the shop's time zone: an hour's slot is then its local hour of the
+    week (09:00 UTC is 10:00 in Berlin in winter and 11:00 in summer).
+    """
+    if size is BucketSize.DAY:
+        return (index + 3) % 7, 0
+    if zone:
+        from datetime import timezone
+        from zoneinfo import ZoneInfo
+
+        local = start_of(index, size).replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+        return local.weekday() * 24 + local.hour, local.hour
+    return (index + 3 * 24) % 168, index % 24
+
+
+def _zone(raw: Any) -> str:
+    """The param's parse function: an IANA time zone name, or empty for the stored wall clock."""
+    text = "" if raw is None else str(raw).strip()
+    if text:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(text)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{text!r} is not a time zone (use e.g. Europe/Berlin)") from None
+    return text
+
+
+def drop_pct(transactions: float, expected: float) -> Decimal:
+    """Signed: positive for a drop, negative for a rise; an expectation below 1 counts as 1."""
+    return (Decimal(str(expected)) - Decimal(str(transactions))) / Decimal(str(max(expected, 1.0))) * HUNDRED
+
+
 @register
 class SalesCheck(Check):
-    """Days (or hours) whose successful transactions fall far below their own seasonal history.
+    """Days (or hours) whose successful transactions fall far below (or rise above) their usual volume.
 
     Successful transactions are counted per --bucket (day or hour); a bucket with no sales counts
-    as zero. Each complete bucket is compared with the same weekday (for hours: the same weekday
-    and hour) in each of the previous --history weeks, so a quiet Sunday is compared with Sundays
-    while a Wednesday as quiet as a Sunday stands out. The expectation is the median of those
-    comparable buckets. The robust sigma is the square root of that median (a Poisson floor, so a
-    flat history does not make every small dip significant) times a dispersion of at least 1:
-    1.4826 x MAD of the recent residuals of all buckets, pooled because 3 to 8 comparable buckets
-    are too few to measure spread on their own; it is widened for the uncertainty of a median of
-    few buckets. A bucket is flagged when it lies more than --sensitivity sigmas below the median
-    (above it for --direction spike, either way for both). Flagged buckets stay out of later
-    baselines, so one outage never hides the next.
+    as zero. Each complete bucket is compared with the same slot of the week (the weekday; for
+    hours the weekday and hour) in the previous --history weeks, scaled to the shop's current
+    level: expected = median of those buckets x (last week's sales / the sum of their own slot
+    medians), so growth, a decline or a new level is followed within days. The spread is
+    count-aware, Var = expected + c^2 x expected^2 (Poisson plus a negative-binomial part), with
+    c measured robustly (1.4826 x MAD) from the recent residuals of all buckets and widened for
+    the uncertainty of a median of few weeks. A bucket is flagged when it lies more than
+    --sensitivity sigmas below the expectation (above it for --direction spike, either way for
+    both), or, however noisy the shop, when it holds under --collapse (10 %) of an expectation of
+    at least --min-expected; a Poisson test at the expected count must agree. Flagged buckets stay
+    out of later baselines, so one outage never hides the next.
 
-    Not judged: buckets with fewer than --min-history comparable buckets, the current incomplete
-    bucket (a morning run does not report today as down), and anything when the window holds no
-    transactions of any status (data not loaded is not an outage). Severity by the drop (or
-    rise) against the median: 90 % or more critical, 60 % or more high, 30 % or more medium,
-    otherwise low. Revenue is shown beside its median but not judged: a few large orders make it
-    too noisy. Rows without a date are skipped and counted; a sale without an amount counts as a
-    transaction and adds nothing to revenue (counted too); other statuses are ignored. With
-    --since, the --history weeks before it are read for the baseline, and --since is rounded down
-    to the start of its bucket.
+    A lasting change is reported once: when 7 days in a row (hours: 80 % of 48 hours) lie on the
+    same side, on average more than 1 sigma off and by similar ratios, one finding spans the shift
+    from its first bucket ("sales settled 45.0% lower ... the new normal from here") and the new
+    level becomes the baseline. With fewer than --min-history comparable weeks (a new shop, the
+    first weeks of the data), a bucket is compared with the best available baseline, all recent
+    days (for hours the same hour of recent days), else the last few, never above the most its own
+    slot has held, and with so wide a spread that only near-total outages are reported; the
+    finding and the summary's `baseline` and `confidence` say so.
+
+    Hours are slotted on the stored wall clock (a shop that stores local time keeps Monday 09:00
+    across a daylight-saving change); a database that stores UTC gives --timezone Europe/Berlin
+    and hours are slotted by the shop's local hour of the week.
+
+    Not judged: the current incomplete bucket (a morning run does not report today as down), and
+    anything when the window holds no transactions of any status (data not loaded is not an
+    outage: the check is not evaluated). Severity by the drop (or rise) against the expectation:
+    90 % or more critical, 60 % or more high, 30 % or more medium, otherwise low. Revenue is shown
+    beside its expectation but not judged: a few large orders make it too noisy. Rows without a
+    date, or whose date or amount cannot be read, are skipped and counted; a sale without an
+    amount counts as a transaction and adds nothing to revenue (counted too); other statuses are
+    ignored. With --since, the --history weeks before it are read for the baseline, and --since is
+    rounded down to the start of its bucket.
+
+    Example: Wednesdays held 120, 98, 131, 110 and 125 sales, median 120; last week ran at 1.1 x
+    its slot medians, so 132 are expected; with c = 0.3 the sigma is sqrt(132 + 0.09 x 132^2) =
+    40.8, and a Wednesday with 9 sales is a drop (under 10 % of 132) though 3 sigmas reach below 0.
     """
 
     name = "sales"
@@ -263,11 +221,17 @@ class SalesCheck(Check):
               kind=BucketSize),
         Param("history", 8, "weeks of history each bucket is compared with (same weekday, and hour)",
               kind=int, minimum=1, maximum=520),
-        Param("min_history", 3, "comparable past buckets needed before a bucket is judged",
+        Param("min_history", 3, "comparable past buckets needed for the seasonal baseline (fewer: a fallback)",
               kind=int, minimum=1),
         Param("sensitivity", 3.0, "flag buckets beyond this many robust standard deviations",
               kind=float, exclusive_minimum=0),
         Param("direction", Direction.DROP, "what to flag: drop, spike or both", kind=Direction),
+        Param("min_expected", 10.0, "smallest expected count the --collapse rule applies to",
+              kind=float, exclusive_minimum=0),
+        Param("collapse", 0.1, "a bucket under this fraction of a meaningful expectation is always a drop",
+              kind=float, exclusive_minimum=0, maximum=1),
+        Param("timezone", "", "the shop's time zone when the database stores UTC (hour buckets follow "
+              "its local hour of the week across daylight-saving changes)", kind=str, parse_fn=_zone),
     )
     fields = ("bucket_start", "bucket_end", "transactions", "revenue", "expected_transactions",
               "expected_revenue", "drop_pct")
@@ -306,56 +270,77 @@ class SalesCheck(Check):
             stats.skip("incomplete")
         load_from = start - p["history"] * period if start is not None else None
 
-        judge = SeasonalJudge(period, p["history"], p["min_history"], p["sensitivity"], Direction(p["direction"]))
+        settings = Settings.for_bucket(size.seconds, history=p["history"], min_history=p["min_history"],
+                                       sensitivity=p["sensitivity"], direction=Direction(p["direction"]),
+                                       min_expected=p["min_expected"], collapse=p["collapse"])
+        judge = VolumeJudge(settings)
         seen_rows = False
         held: list[Finding] = []  # findings before the window's first row: dropped if it has none
+        flags: list[Flag] = []
         without_amount = 0
-        measured = measure(ctx, size, load_from, end, stats)
-        for bucket in fill(measured, end):
-            verdict = judge.judge(bucket.index, bucket.transactions, bucket.revenue_cents)
-            if start is not None and bucket.index < start:
-                continue  # history only: judged so that its own anomalies stay out of baselines
-            seen_rows = seen_rows or bucket.rows > 0
-            without_amount += bucket.without_amount
-            if verdict.baseline is None:
-                stats.skip("short_history")
-                continue
-            stats.count()
-            ctx.plot("volume", t=start_of(bucket.index, size), value=bucket.transactions,
-                     expected=verdict.baseline.transactions, band=p["sensitivity"] * verdict.baseline.sigma,
-                     flagged=verdict.kind is not None)
-            if verdict.kind is None:
-                continue
-            finding = make_finding(bucket, verdict, size, ctx.currency)
-            if seen_rows:
-                yield from held
-                held.clear()
-                yield finding
-            else:
-                held.append(finding)
+        bases: Counter[str] = Counter()
+        for bucket in fill(measure(ctx, size, load_from, end, stats), end):
+            slot, daily = slots(bucket.index, size, p.get("timezone", ""))
+            verdict, done = judge.feed(bucket.index, slot, daily, bucket.transactions, bucket.revenue_cents)
+            flags += done
+            if start is None or bucket.index >= start:
+                seen_rows = seen_rows or bucket.rows > 0
+                without_amount += bucket.without_amount
+                if verdict.expectation is None:
+                    stats.skip("short_history")
+                else:
+                    stats.count()
+                    bases[verdict.expectation.basis.value] += 1
+                if verdict.expectation is not None:
+                    e = verdict.expectation
+                    ctx.plot("volume", t=start_of(bucket.index, size), value=bucket.transactions, expected=e.count,
+                             band=p["sensitivity"] * e.sigma, flagged=verdict.kind is not None)
+            for finding in self._report(flags, start, size, ctx.currency):
+                if seen_rows:
+                    yield from held
+                    held.clear()
+                    yield finding
+                else:
+                    held.append(finding)
+            flags.clear()
+        flags += judge.finish()
+        if seen_rows:
+            yield from sorted([*held, *self._report(flags, start, size, ctx.currency)],
+                              key=lambda f: f.fields["bucket_start"])
         stats.note("without_amount", without_amount)
         if not seen_rows:
             # No rows of any status: more likely data not loaded (yet) than a shop with no
             # customers at all, so nothing is reported and the summary says why.
             stats.judged = 0
+            unusable = {r: n for r, n in stats.skipped.items() if r in ("no_date", "bad_date") and n}
             if start is not None and start >= end:
                 stats.not_evaluated(f"the window holds no complete {size.value}")
+            elif unusable and start is None:
+                reasons = ", ".join(f"{r.replace('_', ' ')}: {n}" for r, n in unusable.items())
+                stats.not_evaluated(f"all rows unusable ({reasons})")
             else:
                 since = f"from {start_of(start, size):%Y-%m-%d %H:%M} " if start is not None else ""
                 stats.not_evaluated(f"no transactions {since}before {start_of(end, size):%Y-%m-%d %H:%M}")
         elif not stats.judged:
-            stats.not_evaluated("not enough history before the window to judge any "
-                                f"{size.value} (--min-history {p['min_history']} weeks)")
+            stats.not_evaluated(f"insufficient history: no earlier {size.value}s to compare with")
+        else:
+            # What the buckets were compared with, and so how far to trust the verdicts.
+            stats.note("baseline", dict(bases))
+            stats.note("confidence", "high" if set(bases) == {Basis.SEASONAL.value} else
+                       "low" if Basis.RECENT.value in bases else "medium")
+
+    @staticmethod
+    def _report(flags: list[Flag], start: int | None, size: BucketSize, currency: str) -> list[Finding]:
+        """Findings for final flags that end in the window (a shift may begin before it)."""
+        return [make_finding(f, size, currency) for f in flags if start is None or f.end > start]
 
 
 def last_data(ctx: CheckContext) -> datetime | None:
     """The newest transaction date, of any status (an index on the date makes this instant)."""
-    import sqlalchemy as sa
-
     from anomaly_cli.db import table
 
     t = table(ctx.schema, "transactions")
-    return ctx.conn.execute(sa.select(sa.func.max(t.c.transaction_date))).scalar()
+    return newest(ctx.conn, t.c.transaction_date)
 
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
@@ -371,14 +356,23 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     bounds = [t.c.transaction_date < start_of(end, size)]  # nothing after the last complete bucket
     if load_from is not None:
         bounds.append(t.c.transaction_date >= start_of(load_from, size))
+    amount = t.c.total_amount
+    counted = success
+    bad_amount: Any = sa.literal(0)
+    if ctx.conn.dialect.name == "sqlite":
+        # SQLite keeps 'abc' in a money column and would read it as 0: counted apart instead.
+        unreadable = unreadable_number(amount, "sqlite")
+        counted = sa.and_(success, sa.not_(unreadable))
+        bad_amount = sa.case((sa.and_(success, unreadable), 1), else_=0)
     rows = (
         sa.select(
             # The bucket's start as epoch - epoch % size: integer arithmetic on every engine,
             # where a division could round (or turn into a decimal) differently.
             (epoch - epoch % size.seconds).label("bucket"),
             sa.case((success, 1), else_=0).label("ok"),
-            sa.case((success, cents(t.c.total_amount)), else_=None).label("cents"),
-            sa.case((sa.and_(success, t.c.total_amount.is_(None)), 1), else_=0).label("no_amount"),
+            sa.case((counted, cents(amount)), else_=None).label("cents"),
+            sa.case((sa.and_(success, amount.is_(None)), 1), else_=0).label("no_amount"),
+            bad_amount.label("bad_amount"),
         )
         .where(*bounds)
         .subquery()
@@ -388,10 +382,15 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     # copies of an expression with separately bound parameters.
     stmt = (
         sa.select(rows.c.bucket, sa.func.sum(rows.c.ok), sa.func.sum(rows.c.cents),
-                  sa.func.sum(rows.c.no_amount), sa.func.count())
+                  sa.func.sum(rows.c.no_amount), sa.func.count(), sa.func.sum(rows.c.bad_amount))
         .group_by(rows.c.bucket)
         .order_by(rows.c.bucket)
     )
-    for bucket, ok, revenue, no_amount, count in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+    for bucket, ok, revenue, no_amount, count, bad in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+        if bucket is None:  # a date SQLite cannot read as one: counted, never judged
+            stats.skip("bad_date", int(count))
+            continue
+        # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
+        stats.skip("bad_amount", int(bad or 0))
         yield Measured(int(bucket) // size.seconds, int(ok or 0), int(revenue or 0), int(no_amount or 0),
                        int(count))

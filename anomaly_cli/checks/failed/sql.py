@@ -1,0 +1,105 @@
+"""failed: per-bucket counts, failures per customer, and the failed transactions, from the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from anomaly_cli.buckets import from_epoch
+from anomaly_cli.checks._rows import readable_date
+from anomaly_cli.checks.failed.incidents import Incident
+from anomaly_cli.checks.failed.rules import RANGE_CHUNK, BucketCount
+from anomaly_cli.checks.failed.wording import FailedTransaction
+
+if TYPE_CHECKING:
+    from anomaly_cli.checks import CheckContext
+
+def _bucket(ctx: CheckContext, size: int) -> Any:
+    from anomaly_cli.db import epoch_seconds, table
+
+    t = table(ctx.schema, "transactions")
+    epoch = epoch_seconds(t.c.transaction_date)
+    # epoch - epoch % size: integer arithmetic on every engine (MySQL's '/' divides as DECIMAL).
+    return t, epoch - epoch % size
+
+
+def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datetime) -> Iterator[BucketCount]:
+    """Per bucket in [lo, hi): all transactions, failed ones, and ones with an unknown status."""
+    import sqlalchemy as sa
+
+    t, bucket = _bucket(ctx, size)
+    status = t.c.status
+    where = [t.c.transaction_date < hi]
+    if lo is not None:
+        where.append(t.c.transaction_date >= lo)
+    # Grouping on a subquery column: PostgreSQL would not match a repeated expression with binds.
+    sub = sa.select(
+        bucket.label("bucket"),
+        sa.case((status == ctx.schema.failed_status, 1), else_=0).label("failed"),
+        sa.case((status.in_([ctx.schema.failed_status, ctx.schema.success_status]), 0), else_=1).label("unknown"),
+    ).where(*where).subquery()
+    stmt = (sa.select(sub.c.bucket, sa.func.count(), sa.func.sum(sub.c.failed), sa.func.sum(sub.c.unknown))
+            .group_by(sub.c.bucket).order_by(sub.c.bucket))
+    for start, total, failed, unknown in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+        if start is None:  # a date SQLite cannot read as one: counted, never judged
+            ctx.stats.skip("bad_date", int(total))
+            continue
+        yield BucketCount(int(start), int(total), int(failed), int(unknown))
+
+
+def measure_customers(ctx: CheckContext, size: int,
+                      incidents: list[Incident]) -> tuple[dict[int, Counter[Any]], dict[Any, str | None]]:
+    """Failures per incident and customer (GROUP BY bucket, customer on failed rows), and the names."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table
+
+    owner = {b.start: incident.start for incident in incidents for b in incident.members}
+    counts: dict[int, Counter[Any]] = {incident.start: Counter() for incident in incidents}
+    names: dict[Any, str | None] = {}
+    c = table(ctx.schema, "customers")
+    for i in range(0, len(incidents), RANGE_CHUNK):
+        chunk = incidents[i:i + RANGE_CHUNK]
+        t, bucket = _bucket(ctx, size)
+        date = t.c.transaction_date
+        ranges = [sa.and_(date >= from_epoch(x.start), date < from_epoch(x.end(size))) for x in chunk]
+        sub = (sa.select(bucket.label("bucket"), t.c.customer_id, c.c.customer_name)
+               .select_from(t.outerjoin(c, t.c.customer_id == c.c.customer_id))
+               .where(t.c.status == ctx.schema.failed_status, sa.or_(*ranges)).subquery())
+        stmt = (sa.select(sub.c.bucket, sub.c.customer_id, sa.func.max(sub.c.customer_name), sa.func.count())
+                .group_by(sub.c.bucket, sub.c.customer_id))
+        for start, customer_id, name, n in ctx.conn.execute(stmt):
+            counts[owner[int(start)]][customer_id] += int(n)
+            names[customer_id] = name
+    return counts, names
+
+
+def measure_failed_transactions(ctx: CheckContext) -> Iterator[FailedTransaction]:
+    """Failed transactions in the window with their product names in item order, streamed."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table, window_bounds
+
+    t = table(ctx.schema, "transactions")
+    c = table(ctx.schema, "customers")
+    ti = table(ctx.schema, "transaction_items")
+    where = [t.c.status == ctx.schema.failed_status, readable_date(t.c.transaction_date, ctx.conn.dialect.name),
+             *window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)]
+    stmt = (sa.select(t.c.transaction_id, t.c.transaction_date, t.c.customer_id, c.c.customer_name,
+                      sa.func.coalesce(ti.c.product_name, ti.c.product_id), ti.c.item_id)
+            .select_from(t.outerjoin(c, t.c.customer_id == c.c.customer_id)
+                         .outerjoin(ti, ti.c.transaction_id == t.c.transaction_id))
+            .where(*where)
+            .order_by(t.c.transaction_date, t.c.transaction_id, ti.c.item_id))
+    current: list[Any] | None = None
+    for txn_id, when, customer_id, name, product, item_id in ctx.conn.execution_options(yield_per=1000).execute(stmt):
+        if current is None or current[0] != txn_id:
+            if current is not None:
+                yield FailedTransaction(*current[:4], tuple(current[4]))
+            current = [txn_id, when, customer_id, name, []]
+        if item_id is not None:
+            current[4].append(product)
+    if current is not None:
+        yield FailedTransaction(*current[:4], tuple(current[4]))
