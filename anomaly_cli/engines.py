@@ -401,6 +401,11 @@ def epoch_sql(dialect: sa.engine.Dialect, column: str) -> str:
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
 
 
+def uses_indexes(dialect_name: str) -> bool:
+    """Column stores (DuckDB) and Spark scan whole columns: the checks declare no index there."""
+    return dialect_name not in ("duckdb", "hive")
+
+
 def driver_hint(url: URL) -> str:
     extra = spec(url).extra
     return f"pip install 'anomaly-cli[{extra}]'" if extra else "install the driver"
@@ -410,3 +415,24 @@ def scrub(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
+
+
+def _register_duckdb_ddl() -> None:
+    """DuckDB has no SERIAL types, which duckdb-engine inherits from PostgreSQL's DDL: an
+    auto-increment key becomes a plain integer there (rows come with their ids)."""
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.schema import CreateColumn
+
+    # FLOAT is 4 bytes in DuckDB but 8 in PostgreSQL, whose DDL this is: keep the 8.
+    plain = {"BIGSERIAL": "BIGINT", "SMALLSERIAL": "SMALLINT", "SERIAL": "INTEGER", "FLOAT": "DOUBLE"}
+
+    @compiles(CreateColumn, "duckdb")
+    def _column(element, compiler, **kw):  # type: ignore[no-untyped-def]
+        text = compiler.visit_create_column(element, **kw)
+        name = compiler.preparer.format_column(element.element)
+        head, _, rest = text.partition(name + " ")
+        kind, _, tail = rest.partition(" ")
+        return f"{head}{name} {plain.get(kind, kind)} {tail}".rstrip() if kind in plain else text
+
+
+_register_duckdb_ddl()

@@ -193,6 +193,9 @@ class AlertStore(Lifecycle):
 
     def open(self) -> None:
         backend = self.url.get_backend_name()
+        if backend not in ("sqlite", "mysql", "mariadb", "postgresql"):
+            raise UsageError(f"the alert state cannot live in a {backend} database",
+                             hint="use SQLite, MariaDB/MySQL or PostgreSQL for --state")
         if backend == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
