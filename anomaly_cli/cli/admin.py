@@ -46,6 +46,23 @@ def db_init(
     say(f"created {', '.join(created)} in {mask_url(url)}; loaded {summary}")
 
 
+@db_app.command("parquet")
+def db_parquet(
+    source: Annotated[Path, typer.Argument(metavar="DIR", help="Directory of <table>.parquet / .csv exports.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="The DuckDB file to write.")] = Path(
+        "anomaly-views.duckdb"),
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file (table names).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Write a DuckDB file of views over Parquet/CSV exports, to scan with --db duckdb:///FILE."""
+    from anomaly_cli.duck import parquet_views
+
+    settings = _plain_settings(None, config)
+    for name, location in parquet_views(source, out, settings.schema).items():
+        say(f"view {name} -> {location}")
+    say(f"scan it: anomaly scan all --db duckdb:///{out}")
+
+
 @db_app.command("indexes")
 def db_indexes(
     db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database; env ANOMALY_DB_URL.")] = None,
