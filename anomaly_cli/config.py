@@ -247,8 +247,8 @@ def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
         return None
     from sqlalchemy.engine import URL
 
-    host, _, port = env.get("MYSQL_HOST", "localhost").partition(":")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
+    host, colon, port = env.get("MYSQL_HOST", "localhost").partition(":")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
         raise ConfigError(f"MYSQL_HOST has an invalid port {port!r}", hint="expected HOST or HOST:PORT")
     url = URL.create(
         "mysql+pymysql",

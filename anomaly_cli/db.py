@@ -232,26 +232,48 @@ def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True,
                              f"{engines.scrub(str(exc), secrets)}") from None
         try:
             yield conn
-        except (DBAPIError, OSError) as exc:
-            raise DatabaseError(_query_failed(url, exc, statement_timeout, secrets)) from None
+        except (DBAPIError, OSError, *engines.transport_errors(url)) as exc:
+            _silence_driver_cleanup()
+            watchdog = getattr(engine, "anomaly_watchdog", None)
+            fired = watchdog is not None and watchdog.fired
+            raise DatabaseError(_query_failed(url, exc, statement_timeout, secrets, fired)) from None
         finally:
             _close_quietly(conn)
     finally:
         engine.dispose()
 
 
-def _query_failed(url: URL, exc: BaseException, statement_timeout: int, secrets: list[str]) -> str:
+def _query_failed(url: URL, exc: BaseException, statement_timeout: int, secrets: list[str], fired: bool) -> str:
     text = driver_message(exc, secrets)
-    if statement_timeout and _is_timeout(text):
+    if statement_timeout and (fired or _is_timeout(text)):
         return (f"query on {mask_url(url)} did not finish within db.statement_timeout "
                 f"({statement_timeout} s): {text}")
     return f"query failed on {mask_url(url)}: {text}"
 
 
 def _is_timeout(text: str) -> bool:
-    return bool(re.search(r"timed? ?out|interrupt|max_statement_time|statement timeout|canceling statement|"
-                          r"Lost connection|server closed|connection.*(closed|lost)|TTransportException",
+    return bool(re.search(r"timed? ?out|interrupt|max_statement_time|max_execution_time|statement timeout",
                           text, re.IGNORECASE))
+
+
+def _silence_driver_cleanup() -> None:
+    """After a connection broke mid-result, drop the driver's cleanup failures.
+
+    pymysql's streamed result tries to drain the rest of the answer when it is garbage
+    collected; with the connection gone that fails, and Python would print each failure as
+    'Exception ignored in ... Traceback' (28 lines after our one). Only the driver's own
+    objects are silenced; anything else still reaches the previous hook.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:  # type: ignore[no-untyped-def]
+        owner = getattr(unraisable.object, "__module__", "") or getattr(unraisable.object, "__qualname__", "")
+        if str(owner).startswith(("pymysql", "psycopg", "pyhive", "thrift")) or \
+                "pymysql" in repr(unraisable.object):
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _close_quietly(conn: Connection) -> None:
@@ -273,6 +295,8 @@ def driver_message(exc: BaseException, secrets: list[str] | None = None) -> str:
     """The driver's own words, on one line, without SQL text, parameters or secrets."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
+    if orig is None and not isinstance(exc, SQLAlchemyError):
+        text = f"{type(exc).__name__}: {text}"  # a transport error: its class says what happened
     args = getattr(orig, "args", None)
     if args and len(args) >= 2 and isinstance(args[0], int):  # pymysql: (code, message)
         text = f"{args[1]} ({args[0]})"

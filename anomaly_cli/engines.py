@@ -98,8 +98,9 @@ def is_secret_key(key: str) -> bool:
 
 def mask(url: URL) -> str:
     """The URL with its password and every secret-looking query value replaced by ***."""
-    query = {k: ("***" if is_secret_key(k) else v) for k, v in url.query.items()}
-    return url.set(query=query).render_as_string(hide_password=True)
+    token = "MASKEDxSECRET"  # rendered URLs percent-encode '*', so the stars go in afterwards
+    query = {k: (token if is_secret_key(k) else v) for k, v in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True).replace(token, "***")
 
 
 def mask_text(text: str) -> str:
@@ -172,7 +173,7 @@ def connect_args(url: URL, *, connect_timeout: int, statement_timeout: int, read
 
 
 def install_hooks(engine: sa.Engine, url: URL, *, connect_timeout: int, statement_timeout: int,
-                  read_only: bool) -> None:
+                  read_only: bool) -> Watchdog | None:
     """Per-engine session set-up, and the watchdog that ends a statement over the time limit."""
     spec_ = spec(url)
     if spec_.family == "mysql":
@@ -180,8 +181,7 @@ def install_hooks(engine: sa.Engine, url: URL, *, connect_timeout: int, statemen
     elif spec_.backend == "hive":
         sa.event.listen(engine, "do_connect",
                         lambda _d, _rec, cargs, cparams: _hive_connect(cparams, connect_timeout, statement_timeout))
-    if statement_timeout:
-        Watchdog(statement_timeout).install(engine)
+    return Watchdog(statement_timeout).install(engine) if statement_timeout else None
 
 
 def _mysql_session(dbapi_connection: Any, statement_timeout: int) -> None:
@@ -222,7 +222,14 @@ def _hive_connect(cparams: dict[str, Any], connect_timeout: int, statement_timeo
         transport = thrift_sasl.TSaslClientTransport(
             lambda: hive.get_installed_sasl(host=host, sasl_auth="PLAIN", username=username, password=password),
             "PLAIN", sock)
-    conn = hive.connect(thrift_transport=transport, username=username, database=cparams.get("database") or "default")
+    from thrift.Thrift import TException
+
+    try:
+        conn = hive.connect(thrift_transport=transport, username=username,
+                            database=cparams.get("database") or "default")
+    except (TException, OSError) as exc:
+        # As the DB-API error SQLAlchemy knows how to report (Thrift's own are not).
+        raise hive.OperationalError(f"{type(exc).__name__}: {exc}") from None
     sock.setTimeout(statement_timeout * 1000 if statement_timeout else None)
     # Buckets are computed from naive datetimes: the session's time zone must not shift them.
     with conn.cursor() as cursor:
@@ -243,10 +250,12 @@ class Watchdog:
         self.fired = False
         self._timers: dict[int, threading.Timer] = {}
 
-    def install(self, engine: sa.Engine) -> None:
+    def install(self, engine: sa.Engine) -> Watchdog:
         sa.event.listen(engine, "before_cursor_execute", self._arm)
         sa.event.listen(engine, "after_cursor_execute", self._disarm)
         sa.event.listen(engine, "handle_error", lambda ctx: self._disarm(ctx.connection))
+        engine.anomaly_watchdog = self  # type: ignore[attr-defined]  # read by db.connect's error line
+        return self
 
     def _arm(self, conn: Any, *_args: Any) -> None:
         dbapi = conn.connection.dbapi_connection
@@ -404,6 +413,15 @@ def epoch_sql(dialect: sa.engine.Dialect, column: str) -> str:
 def uses_indexes(dialect_name: str) -> bool:
     """Column stores (DuckDB) and Spark scan whole columns: the checks declare no index there."""
     return dialect_name not in ("duckdb", "hive")
+
+
+def transport_errors(url: URL) -> tuple[type[BaseException], ...]:
+    """Errors a driver raises outside the DB-API hierarchy (PyHive lets Thrift's through mid-query)."""
+    if spec(url).backend == "hive":
+        from thrift.Thrift import TException
+
+        return (TException,)
+    return ()
 
 
 def driver_hint(url: URL) -> str:
