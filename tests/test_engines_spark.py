@@ -92,6 +92,9 @@ def test_every_check_on_spark_matches_sqlite(demo: tuple[str, str], cli) -> None
     assert run.exit_code == expected.exit_code == 1, run.stderr
     assert "skipped" not in run.stderr
     assert _document(run) == _document(expected)
+    # Every check ran and found its planted anomalies there too.
+    found = {c["check"]: c["summary"]["findings"] for c in _document(run)["checks"]}
+    assert set(found) == {"price", "sales", "spam", "failed", "rates", "checkout"} and all(found.values()), found
     assert json.dumps(_document(run), sort_keys=True) == json.dumps(_document(expected), sort_keys=True)
     # Read-only is the grants' job on Spark: the user is told so, on one line.
     assert "SELECT grants only" in run.stderr
