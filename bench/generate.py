@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Generate (or reuse) a benchmark shop database.")
     parser.add_argument("--rows", type=int, default=1_000_000, help="transactions (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--engine", choices=("sqlite", "mariadb", "postgresql"), default="sqlite")
+    parser.add_argument("--engine", choices=("sqlite", "mariadb", "postgresql", "duckdb"), default="sqlite")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where SQLite databases are cached")
     parser.add_argument("--regenerate", action="store_true", help="rebuild even when a matching one exists")
     args = parser.parse_args(argv)

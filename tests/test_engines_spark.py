@@ -113,3 +113,18 @@ def _config_with_table(name: str) -> str:
     path = Path.cwd() / "anomaly.toml"
     path.write_text(f'[schema.transactions]\ntable = "{name}"\n')
     return str(path)
+
+
+def test_a_spark_error_is_one_short_line(demo: tuple[str, str]) -> None:
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import connect, parse_url
+    from anomaly_cli.errors import DatabaseError
+
+    _, spark_url = demo
+    with pytest.raises(DatabaseError) as caught:
+        with connect(parse_url(spark_url)) as conn:
+            conn.execute(sa.text("SELECT no_such_column FROM transactions"))
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 700
+    assert "no_such_column" in message and "TExecuteStatementResp" not in message
