@@ -305,7 +305,11 @@ def driver_message(exc: BaseException, secrets: list[str] | None = None) -> str:
     found = re.search(r"errorMessage=['\"](.*?)['\"][,)]", text)
     if found:
         text = " ".join(found.group(1).replace("\\n", " ").split())
-    return engines.scrub(text[:500], secrets or [])
+        text = re.sub(r"^Error running query: (\[[\w.]+\] )?(org\.apache\.[\w.$]+: )?", "", text)
+    if len(text) > 300:  # Spark explains at length: its first sentence says what went wrong
+        end = text.find(". ", 40)
+        text = text[:end + 1] if 0 < end < 500 else text[:500] + " ..."
+    return engines.scrub(text, secrets or [])
 
 
 def table(schema: SchemaMap, key: str) -> Any:
