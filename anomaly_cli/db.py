@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from anomaly_cli import engines
+from anomaly_cli import engines, sessions
 from anomaly_cli.errors import DatabaseError, SchemaError, UsageError
 
 if TYPE_CHECKING:
@@ -147,12 +147,12 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
         else:
             engine = sa.create_engine(url, poolclass=NullPool)
         if statement_timeout:
-            engines.Watchdog(statement_timeout).install(engine)
+            sessions.Watchdog(statement_timeout).install(engine)
         return engine
     if backend == "duckdb" and read_only and not Path(url.database or "").is_file():
         raise DatabaseError(f"DuckDB database file {url.database or '(none)'} not found",
                             hint="check --db, or create one with 'anomaly db init' or 'anomaly db parquet'")
-    args = engines.connect_args(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
+    args = sessions.connect_args(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
                                 read_only=read_only)
     try:
         engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
@@ -161,7 +161,7 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
     except ImportError as exc:
         raise UsageError(f"the driver for {url.drivername} is not installed ({exc.name})",
                          hint=engines.driver_hint(url)) from None
-    engines.install_hooks(engine, url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
+    sessions.install_hooks(engine, url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
                           read_only=read_only)
     return engine
 
@@ -232,7 +232,7 @@ def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True,
                              f"{engines.scrub(str(exc), secrets)}") from None
         try:
             yield conn
-        except (DBAPIError, OSError, *engines.transport_errors(url)) as exc:
+        except (DBAPIError, OSError, *sessions.transport_errors(url)) as exc:
             _silence_driver_cleanup()
             watchdog = getattr(engine, "anomaly_watchdog", None)
             fired = watchdog is not None and watchdog.fired

@@ -1,17 +1,15 @@
 """What differs between database engines, in one place.
 
-Drivers and their aliases, the options a URL may carry, how a session is made read-only,
-how connects and statements are bounded in time, how two URLs are compared for identity,
-and the SQL that is spelled differently per dialect. The rest of the tool asks this module
-instead of testing `dialect.name` itself.
+Drivers and their aliases, the options a URL may carry, secrets in URLs, how two URLs are
+compared for identity, and the SQL that is spelled differently per dialect (how a session
+starts read-only and bounded in time is in sessions.py). The rest of the tool asks these
+modules instead of testing `dialect.name` itself.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,171 +135,6 @@ def check_options(url: URL) -> None:
                              "statements or make the session writable", hint=hint)
 
 
-def connect_args(url: URL, *, connect_timeout: int, statement_timeout: int, read_only: bool) -> dict[str, Any]:
-    """Driver arguments: timeouts the driver understands, and read-only from the first statement."""
-    engine = spec(url)
-    args: dict[str, Any] = {}
-    if engine.connect_timeout:
-        args["connect_timeout"] = connect_timeout
-    if engine.family == "mysql":
-        # pymysql's connect_timeout covers only the TCP connect: a listener that accepts and
-        # never answers would hold the handshake forever. read_timeout bounds it; it is raised
-        # to the statement timeout once the session is up (see _mysql_session).
-        args["read_timeout"] = connect_timeout
-        args["write_timeout"] = connect_timeout
-        if read_only:
-            # pymysql runs init_command inside connect(): no statement of ours comes before it.
-            args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
-    elif engine.backend == "postgresql":
-        settings = [str(url.query.get("options", "")).strip()]
-        if read_only:
-            settings.append("-c default_transaction_read_only=on")
-        if statement_timeout:
-            settings.append(f"-c statement_timeout={statement_timeout * 1000}")
-        from anomaly_cli.db import local_zone_name
-
-        zone = local_zone_name()
-        if zone:
-            # timestamptz columns compare with our naive (local) bounds in the session's zone: make
-            # it the machine's, so that a window means the same instants on every column type.
-            settings.append(f"-c TimeZone={zone}")
-        # Given explicitly, this also overrides a PGOPTIONS from the environment.
-        args["options"] = " ".join(s for s in settings if s)
-    elif engine.backend == "duckdb":
-        args["read_only"] = read_only
-    return args
-
-
-def install_hooks(engine: sa.Engine, url: URL, *, connect_timeout: int, statement_timeout: int,
-                  read_only: bool) -> Watchdog | None:
-    """Per-engine session set-up, and the watchdog that ends a statement over the time limit."""
-    spec_ = spec(url)
-    if spec_.family == "mysql":
-        sa.event.listen(engine, "connect", lambda dbapi, _rec: _mysql_session(dbapi, statement_timeout))
-    elif spec_.backend == "hive":
-        sa.event.listen(engine, "do_connect",
-                        lambda _d, _rec, cargs, cparams: _hive_connect(cparams, connect_timeout, statement_timeout))
-    return Watchdog(statement_timeout).install(engine) if statement_timeout else None
-
-
-def _mysql_session(dbapi_connection: Any, statement_timeout: int) -> None:
-    # From now on a read waits up to the statement timeout (0: for ever): a server or proxy that
-    # stalls mid-result ends the scan. pymysql re-reads _read_timeout before every packet.
-    dbapi_connection._read_timeout = statement_timeout or None
-    dbapi_connection._write_timeout = statement_timeout or None
-    if not statement_timeout:
-        return
-    with dbapi_connection.cursor() as cursor:
-        if "mariadb" in dbapi_connection.get_server_info().lower():
-            cursor.execute(f"SET SESSION max_statement_time = {int(statement_timeout)}")
-        else:
-            cursor.execute(f"SET SESSION max_execution_time = {int(statement_timeout) * 1000}")
-
-
-def _hive_connect(cparams: dict[str, Any], connect_timeout: int, statement_timeout: int) -> Any:
-    """A PyHive connection whose socket has timeouts (PyHive itself would wait for ever)."""
-    import getpass
-
-    import thrift.transport.TSocket as tsocket
-    import thrift.transport.TTransport as ttransport
-    from pyhive import hive
-
-    auth = (cparams.get("auth") or "NONE").upper()
-    if auth not in ("NONE", "NOSASL", "LDAP", "CUSTOM"):
-        return None  # Kerberos: PyHive's own transport (no connect timeout)
-    host, port = cparams.get("host") or "localhost", int(cparams.get("port") or 10000)
-    username = cparams.get("username") or getpass.getuser()
-    password = cparams.get("password") or "x"  # PLAIN needs one even when the server ignores it
-    sock = tsocket.TSocket(host, port)
-    sock.setTimeout(connect_timeout * 1000)
-    if auth == "NOSASL":
-        transport = ttransport.TBufferedTransport(sock)
-    else:
-        import thrift_sasl
-
-        transport = thrift_sasl.TSaslClientTransport(
-            lambda: hive.get_installed_sasl(host=host, sasl_auth="PLAIN", username=username, password=password),
-            "PLAIN", sock)
-    from thrift.Thrift import TException
-
-    try:
-        conn = hive.connect(thrift_transport=transport, username=username,
-                            database=cparams.get("database") or "default")
-    except (TException, OSError) as exc:
-        # As the DB-API error SQLAlchemy knows how to report (Thrift's own are not).
-        raise hive.OperationalError(f"{type(exc).__name__}: {exc}") from None
-    sock.setTimeout(statement_timeout * 1000 if statement_timeout else None)
-    # Buckets are computed from naive datetimes: the session's time zone must not shift them.
-    with conn.cursor() as cursor:
-        cursor.execute("SET spark.sql.session.timeZone=UTC")
-    return conn
-
-
-class Watchdog:
-    """Ends a statement that runs longer than the limit, whatever the engine is waiting for.
-
-    Server-side limits (max_statement_time, statement_timeout) stop slow queries; this also
-    stops a server or proxy that stops answering, by interrupting the local engine or
-    shutting the connection's socket so the driver's blocked read returns an error.
-    """
-
-    def __init__(self, seconds: int) -> None:
-        self.seconds = seconds
-        self.fired = False
-        self._timers: dict[int, threading.Timer] = {}
-
-    def install(self, engine: sa.Engine) -> Watchdog:
-        sa.event.listen(engine, "before_cursor_execute", self._arm)
-        sa.event.listen(engine, "after_cursor_execute", self._disarm)
-        sa.event.listen(engine, "handle_error", lambda ctx: self._disarm(ctx.connection))
-        engine.anomaly_watchdog = self  # type: ignore[attr-defined]  # read by db.connect's error line
-        return self
-
-    def _arm(self, conn: Any, *_args: Any) -> None:
-        dbapi = conn.connection.dbapi_connection
-        # A little later than the server's own limit, so its clearer error wins when it can.
-        timer = threading.Timer(self.seconds + 2, self._abort, (dbapi,))
-        timer.daemon = True
-        self._timers[id(conn)] = timer
-        timer.start()
-
-    def _disarm(self, conn: Any, *_args: Any) -> None:
-        timer = self._timers.pop(id(conn), None) if conn is not None else None
-        if timer is not None:
-            timer.cancel()
-
-    def _abort(self, dbapi: Any) -> None:
-        self.fired = True
-        interrupt = getattr(dbapi, "interrupt", None)  # sqlite3, duckdb
-        if callable(interrupt):
-            interrupt()
-            return
-        sock = _socket_of(dbapi)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-def _socket_of(dbapi: Any) -> socket.socket | None:
-    sock = getattr(dbapi, "_sock", None)  # pymysql
-    if isinstance(sock, socket.socket):
-        return sock
-    transport = getattr(dbapi, "_transport", None)  # pyhive: sasl transport -> TSocket -> socket
-    inner = getattr(getattr(transport, "_trans", transport), "handle", None)
-    if isinstance(inner, socket.socket):
-        return inner
-    fileno = getattr(dbapi, "fileno", None)  # psycopg
-    if callable(fileno):
-        try:
-            # A duplicate descriptor of the same socket: shutting it down ends the driver's wait.
-            return socket.socket(fileno=os.dup(fileno()))
-        except OSError:
-            return None
-    return None
-
-
 # -- identity ----------------------------------------------------------------------------------
 
 def identity(url: URL) -> tuple[Any, ...]:
@@ -413,15 +246,6 @@ def epoch_sql(dialect: sa.engine.Dialect, column: str) -> str:
 def uses_indexes(dialect_name: str) -> bool:
     """Column stores (DuckDB) and Spark scan whole columns: the checks declare no index there."""
     return dialect_name not in ("duckdb", "hive")
-
-
-def transport_errors(url: URL) -> tuple[type[BaseException], ...]:
-    """Errors a driver raises outside the DB-API hierarchy (PyHive lets Thrift's through mid-query)."""
-    if spec(url).backend == "hive":
-        from thrift.Thrift import TException
-
-        return (TException,)
-    return ()
 
 
 def driver_hint(url: URL) -> str:
