@@ -33,7 +33,7 @@ def _problem() -> str | None:
     except ImportError as exc:
         return f"PyHive is not installed ({exc.name}): pip install 'anomaly-cli[spark]'"
     try:
-        with connect(parse_url(SPARK_URL), connect_timeout=5, statement_timeout=60, read_only=False) as conn:
+        with connect(parse_url(SPARK_URL), connect_timeout=30, statement_timeout=120, read_only=False) as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # any failure means: no server to test against
         return f"no Spark Thrift Server at {SPARK_URL}: {exc}"
