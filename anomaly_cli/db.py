@@ -240,7 +240,8 @@ def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True,
         finally:
             _close_quietly(conn)
     finally:
-        engine.dispose()
+        with _pool_silenced():
+            engine.dispose()
 
 
 def _query_failed(url: URL, exc: BaseException, statement_timeout: int, secrets: list[str], fired: bool) -> str:
@@ -277,18 +278,34 @@ def _silence_driver_cleanup() -> None:
 
 
 def _close_quietly(conn: Connection) -> None:
-    """Close a connection that may be broken (server gone mid-result) without noise.
+    """Close a connection that may be broken (server gone mid-result, socket timed out) without noise.
 
-    A half-read unbuffered result drains the socket on close; with the peer gone that raises
-    again, and Python would print each such failure as 'Exception ignored ...'.
+    Closing a broken connection fails again (PyHive sends CloseSession down a dead socket); the
+    pool would log that failure with its traceback on stderr, after our one line.
     """
-    try:
-        conn.close()
-    except Exception:  # noqa: BLE001 - the run's own error is already on its way to the user
+    with _pool_silenced():
         try:
-            conn.invalidate()
-        except Exception:  # noqa: BLE001
-            pass
+            conn.close()
+        except Exception:  # noqa: BLE001 - the run's own error is already on its way to the user
+            try:
+                conn.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@contextmanager
+def _pool_silenced() -> Iterator[None]:
+    import logging
+
+    # A level, not `disabled`: the pool logs through child loggers (sqlalchemy.pool.impl.*),
+    # which inherit their parent's level but not its disabled flag.
+    logger = logging.getLogger("sqlalchemy.pool")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def driver_message(exc: BaseException, secrets: list[str] | None = None) -> str:

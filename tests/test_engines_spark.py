@@ -128,3 +128,26 @@ def test_a_spark_error_is_one_short_line(demo: tuple[str, str]) -> None:
     message = str(caught.value)
     assert "\n" not in message and len(message) < 700
     assert "no_such_column" in message and "TExecuteStatementResp" not in message
+
+
+def test_a_stalled_spark_server_ends_in_exit_3(demo: tuple[str, str]) -> None:
+    import subprocess
+    import sys
+
+    from sqlalchemy.engine import make_url
+
+    from tests.netfaults import faulty_proxy
+
+    _, spark_url = demo
+    real = make_url(spark_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANOMALY_", "MYSQL_"))}
+    with faulty_proxy(real.port or 10000, b"transaction_date", mode="stall") as port:
+        started = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "anomaly_cli", "scan", "price", "--db",
+                              real.set(port=port).render_as_string(hide_password=False)],
+                             capture_output=True, text=True, timeout=120,
+                             env=env | {"ANOMALY_DB_STATEMENT_TIMEOUT": "3"})
+    errors = [line for line in run.stderr.splitlines() if not line.startswith("anomaly: note:")]
+    assert run.returncode == 3 and len(errors) == 1, run.stderr
+    assert "db.statement_timeout (3 s)" in errors[0]
+    assert time.monotonic() - started < 60
