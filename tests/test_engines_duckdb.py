@@ -84,3 +84,9 @@ def test_a_scan_cannot_write_to_a_duckdb_file(exported, cli) -> None:
     assert missing.exit_code == 3 and not (root / "absent.duckdb").exists()
     refused = cli("scan", "price", "--db", f"duckdb:///{root / 'demo.duckdb'}?access_mode=READ_WRITE")
     assert refused.exit_code == 2
+
+
+def test_db_indexes_has_nothing_to_do_on_duckdb(exported, cli) -> None:
+    root, _ = exported
+    run = cli("db", "indexes", "--db", f"duckdb:///{root / 'demo.duckdb'}")
+    assert run.exit_code == 0 and run.stdout == "" and "no index" in run.stderr

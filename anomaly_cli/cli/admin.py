@@ -96,6 +96,11 @@ def db_indexes(
         return
     if not apply:
         name = url.get_backend_name() if url is not None else (dialect or "sqlite")
+        from anomaly_cli.engines import uses_indexes
+
+        if not uses_indexes(name):
+            say(f"{name} scans whole columns: the checks declare no index there")
+            return
         if name not in ("sqlite", "mysql", "mariadb", "postgresql"):
             raise UsageError(f"--dialect {name!r} is not one of sqlite, mysql, postgresql")
         for statement in index_statements(settings.schema, name, checks):
