@@ -143,7 +143,7 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
                 raise DatabaseError(f"SQLite database file {database} not found",
                                     hint="check --db, or create one with 'anomaly db init'")
             # mode=ro makes the read-only promise the database's, not ours.
-            engine = sa.create_engine("sqlite://", creator=sqlite_reader(path), poolclass=NullPool)
+            engine = sa.create_engine("sqlite://", creator=sessions.sqlite_reader(path), poolclass=NullPool)
         else:
             engine = sa.create_engine(url, poolclass=NullPool)
         if statement_timeout:
@@ -164,50 +164,6 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
     sessions.install_hooks(engine, url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
                           read_only=read_only)
     return engine
-
-
-def sqlite_reader(path: Path):  # type: ignore[no-untyped-def]
-    """A connection factory for reading a SQLite file without ever writing to it.
-
-    A WAL-mode file needs its -shm index, which a reader creates; in a read-only directory
-    (a read-only mount) it cannot, and SQLite says only "unable to open database file". Then
-    the file is opened as immutable when no writer can be there either (no -wal file), and
-    otherwise the error says exactly why.
-    """
-    import sqlite3
-    from urllib.parse import quote
-
-    resolved = path.resolve()
-    uri = f"file:{quote(str(resolved))}?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(uri, uri=True)
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-            return conn
-        except sqlite3.OperationalError as exc:
-            if not _wal_mode(resolved) or os.access(resolved.parent, os.W_OK):
-                raise
-            wal = resolved.with_name(resolved.name + "-wal")
-            if wal.exists() and wal.stat().st_size > 0:
-                raise sqlite3.OperationalError(
-                    f"{resolved} is in WAL mode with unmerged changes in {wal.name}, and its directory is "
-                    "read-only, so SQLite cannot create the shared-memory file it needs to read them "
-                    f"({exc}); checkpoint it where it is writable, or copy the three files elsewhere") from None
-            # No pending changes and nobody can write here: the file is all there is.
-            return sqlite3.connect(f"{uri}&immutable=1", uri=True)
-
-    return connect
-
-
-def _wal_mode(path: Path) -> bool:
-    """The file header says WAL (read and write versions 2 at offsets 18 and 19)."""
-    try:
-        with path.open("rb") as f:
-            header = f.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2 and header[19] == 2
 
 
 @contextmanager

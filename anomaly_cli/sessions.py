@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -190,3 +191,47 @@ def transport_errors(url: URL) -> tuple[type[BaseException], ...]:
 
         return (TException,)
     return ()
+
+
+def sqlite_reader(path: Path):  # type: ignore[no-untyped-def]
+    """A connection factory for reading a SQLite file without ever writing to it.
+
+    A WAL-mode file needs its -shm index, which a reader creates; in a read-only directory
+    (a read-only mount) it cannot, and SQLite says only "unable to open database file". Then
+    the file is opened as immutable when no writer can be there either (no -wal file), and
+    otherwise the error says exactly why.
+    """
+    import sqlite3
+    from urllib.parse import quote
+
+    resolved = path.resolve()
+    uri = f"file:{quote(str(resolved))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not _wal_mode(resolved) or os.access(resolved.parent, os.W_OK):
+                raise
+            wal = resolved.with_name(resolved.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise sqlite3.OperationalError(
+                    f"{resolved} is in WAL mode with unmerged changes in {wal.name}, and its directory is "
+                    "read-only, so SQLite cannot create the shared-memory file it needs to read them "
+                    f"({exc}); checkpoint it where it is writable, or copy the three files elsewhere") from None
+            # No pending changes and nobody can write here: the file is all there is.
+            return sqlite3.connect(f"{uri}&immutable=1", uri=True)
+
+    return connect
+
+
+def _wal_mode(path: Path) -> bool:
+    """The file header says WAL (read and write versions 2 at offsets 18 and 19)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2 and header[19] == 2

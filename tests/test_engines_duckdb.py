@@ -90,3 +90,21 @@ def test_db_indexes_has_nothing_to_do_on_duckdb(exported, cli) -> None:
     root, _ = exported
     run = cli("db", "indexes", "--db", f"duckdb:///{root / 'demo.duckdb'}")
     assert run.exit_code == 0 and run.stdout == "" and "no index" in run.stderr
+
+
+def test_an_export_without_customers_is_scanned_without_names(exported, cli, tmp_path: Path) -> None:
+    import shutil
+
+    root, export = exported
+    partial = tmp_path / "partial"
+    shutil.copytree(export, partial)
+    (partial / "customers.parquet").unlink()
+    views = tmp_path / "partial.duckdb"
+    assert cli("db", "parquet", str(partial), "--out", str(views)).exit_code == 0
+    args = ("scan", "all", "-f", "jsonl", "--until", NOW.isoformat(), "--fail-on", "never")
+    run = cli(*args, "--db", f"duckdb:///{views}")
+    assert run.exit_code == 0, run.stderr
+    assert "table 'customers' not found" in run.stderr
+    full = cli(*args, "--db", str(root / "demo.db"))
+    assert [json.loads(x)["key"] for x in run.stdout.splitlines()] == \
+        [json.loads(x)["key"] for x in full.stdout.splitlines()]

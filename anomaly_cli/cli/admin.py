@@ -85,6 +85,12 @@ def db_indexes(
     settings = _plain_settings(db, config)
     checks = list(registry().values())
     url = parse_url(settings["db.url"]) if settings["db.url"] else None
+    from anomaly_cli.engines import uses_indexes
+
+    name = url.get_backend_name() if url is not None else (dialect or "sqlite")
+    if not uses_indexes(name):
+        say(f"{name} scans whole columns: the checks declare no index there")
+        return
     if not apply and url is not None:
         with connect(url, connect_timeout=settings["db.connect_timeout"]) as conn:
             status = index_status(conn, settings.schema, checks)
@@ -95,12 +101,6 @@ def db_indexes(
             + (f", {tally['no table']} on tables the database lacks" if tally["no table"] else ""))
         return
     if not apply:
-        name = url.get_backend_name() if url is not None else (dialect or "sqlite")
-        from anomaly_cli.engines import uses_indexes
-
-        if not uses_indexes(name):
-            say(f"{name} scans whole columns: the checks declare no index there")
-            return
         if name not in ("sqlite", "mysql", "mariadb", "postgresql"):
             raise UsageError(f"--dialect {name!r} is not one of sqlite, mysql, postgresql")
         for statement in index_statements(settings.schema, name, checks):
