@@ -43,6 +43,10 @@ def _general_params() -> list[tuple[str, Param]]:
         ("db.url", Param("url", None, "SQLAlchemy database URL", kind=str)),
         ("db.connect_timeout", Param("connect_timeout", 10, "seconds to wait for a connection",
                                      kind=int, exclusive_minimum=0, maximum=3600)),
+        # Long enough for a 100M-row scan's slowest statement (README, Scale), short enough that a
+        # stalled server cannot hold a cron run for ever; 0 turns it off.
+        ("db.statement_timeout", Param("statement_timeout", 1800, "seconds one query may take (0: no limit)",
+                                       kind=int, minimum=0, maximum=86400)),
         ("db.schema", Param("schema", None, "database schema (namespace) holding the tables",
                             parse_fn=parse_identifier)),
         ("currency", Param("currency", "₹", "currency symbol used in plain-English lines", kind=str)),
@@ -243,7 +247,9 @@ def _seed_mysql_url(env: Mapping[str, str]) -> str | None:
         return None
     from sqlalchemy.engine import URL
 
-    host, _, port = env.get("MYSQL_HOST", "localhost").partition(":")
+    host, colon, port = env.get("MYSQL_HOST", "localhost").partition(":")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"MYSQL_HOST has an invalid port {port!r}", hint="expected HOST or HOST:PORT")
     url = URL.create(
         "mysql+pymysql",
         username=env.get("MYSQL_USER") or None,

@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import re
-import sqlite3
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from anomaly_cli import engines, sessions
 from anomaly_cli.errors import DatabaseError, SchemaError, UsageError
 
 if TYPE_CHECKING:
     from anomaly_cli.config import SchemaMap, TableMap
-
-# Dialect aliases users type -> the driver this tool ships with.
-DRIVERS = {
-    "sqlite": "sqlite",
-    "sqlite+pysqlite": "sqlite",
-    "mysql": "mysql+pymysql",
-    "mysql+pymysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-    "mariadb+pymysql": "mariadb+pymysql",
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "postgresql+psycopg": "postgresql+psycopg",
-    "postgresql+psycopg2": "postgresql+psycopg2",
-}
 
 # SQLite keeps datetimes as text; binding them as 'YYYY-MM-DD HH:MM:SS' (SQLite's own
 # format, and what other tools write) keeps text comparisons right at the boundaries.
@@ -69,14 +56,13 @@ KIND_TYPES: dict[str, sa.types.TypeEngine] = {
 
 
 def mask_url(url: URL | str) -> str:
-    """A URL fit for messages and logs: the password replaced by ***."""
+    """A URL fit for messages and logs: the password and secret query values replaced by ***."""
     if isinstance(url, str):
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
-            # Up to the last @: a password may hold an @ of its own.
-            return re.sub(r"//([^:/@]*):.*@", r"//\1:***@", url)
-    return url.render_as_string(hide_password=True)
+            return engines.mask_text(url)
+    return engines.mask(url)
 
 
 def parse_url(text: str) -> URL:
@@ -89,28 +75,25 @@ def parse_url(text: str) -> URL:
         raise UsageError(f"cannot parse database URL {mask_url(text)!r}",
                          hint="expected e.g. sqlite:///shop.db, mysql+pymysql://user:pw@host/db, "
                               "postgresql+psycopg://user@host/db") from None
-    driver = DRIVERS.get(url.drivername)
+    driver = engines.resolve_driver(url.drivername)
     if driver is None:
-        raise UsageError(f"unsupported database driver {url.drivername!r}",
-                         hint="use sqlite, mysql+pymysql, mariadb+pymysql or postgresql+psycopg")
-    return url.set(drivername=driver)
+        raise UsageError(f"unsupported database driver {url.drivername!r}", hint=f"use {engines.supported()}")
+    url = url.set(drivername=driver)
+    engines.check_options(url)
+    return url
 
 
 def sqlite_path(url: URL) -> Path | None:
-    """The file a SQLite URL names (resolved), or None for other engines and memory databases."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    """The file a SQLite or DuckDB URL names (resolved), or None for servers and memory databases."""
+    if not engines.spec(url).file_based or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).expanduser().resolve()
 
 
 def same_database(a: URL, b: URL) -> bool:
-    """True when two URLs reach the same database (the same file, or the same server and name)."""
-    if a.get_backend_name() != b.get_backend_name():
-        return False
-    if a.get_backend_name() == "sqlite":
-        return sqlite_path(a) is not None and sqlite_path(a) == sqlite_path(b)
-    host = lambda u: (u.host or "localhost").lower().replace("127.0.0.1", "localhost")  # noqa: E731
-    return (host(a), a.port, a.database) == (host(b), b.port, b.database)
+    """True when two URLs reach the same database: the same file (device and inode, so hard
+    links count), or the same server (resolved addresses, port, MySQL == MariaDB) and name."""
+    return engines.same_database(a, b)
 
 
 def identity(url: URL) -> str:
@@ -142,8 +125,13 @@ def local_zone_name() -> str | None:
     return zone if re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", zone or "") else None
 
 
-def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Engine:
-    """An engine that opens read-only sessions unless `read_only` is False (db init, load)."""
+def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True,
+                  statement_timeout: int = 0) -> Engine:
+    """An engine that opens read-only sessions unless `read_only` is False (db init, load).
+
+    `statement_timeout` (seconds, 0 for none) ends a statement that takes longer, on every engine.
+    """
+    engines.check_options(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
         database = url.database or ""
@@ -154,68 +142,147 @@ def create_engine(url: URL, *, connect_timeout: int = 10, read_only: bool = True
             if not path.is_file():
                 raise DatabaseError(f"SQLite database file {database} not found",
                                     hint="check --db, or create one with 'anomaly db init'")
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
             # mode=ro makes the read-only promise the database's, not ours.
-            return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True),
-                                    poolclass=NullPool)
-        return sa.create_engine(url, poolclass=NullPool)
-
-    connect_args: dict[str, object] = {"connect_timeout": connect_timeout}
-    options = []
-    if backend == "postgresql" and read_only:
-        options.append("-c default_transaction_read_only=on")
-    zone = local_zone_name()
-    if backend == "postgresql" and zone:
-        # timestamptz columns compare with our naive (local) bounds in the session's zone: make
-        # it the machine's, so that a window means the same instants on every column type.
-        options.append(f"-c TimeZone={zone}")
-    if options:
-        connect_args["options"] = " ".join(options)
+            engine = sa.create_engine("sqlite://", creator=sessions.sqlite_reader(path), poolclass=NullPool)
+        else:
+            engine = sa.create_engine(url, poolclass=NullPool)
+        if statement_timeout:
+            sessions.Watchdog(statement_timeout).install(engine)
+        return engine
+    if backend == "duckdb" and read_only and not Path(url.database or "").is_file():
+        raise DatabaseError(f"DuckDB database file {url.database or '(none)'} not found",
+                            hint="check --db, or create one with 'anomaly db init' or 'anomaly db parquet'")
+    args = sessions.connect_args(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
+                                read_only=read_only)
     try:
-        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
     except NoSuchModuleError:
-        raise UsageError(f"unsupported database driver {url.drivername!r}") from None
+        raise UsageError(f"unsupported database driver {url.drivername!r}", hint=engines.driver_hint(url)) from None
     except ImportError as exc:
-        hint = "pip install 'anomaly-cli[postgres]'" if backend == "postgresql" else "install the driver"
-        raise UsageError(f"the driver for {url.drivername} is not installed ({exc.name})", hint=hint) from None
-    if backend in ("mysql", "mariadb") and read_only:
-        @sa.event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        raise UsageError(f"the driver for {url.drivername} is not installed ({exc.name})",
+                         hint=engines.driver_hint(url)) from None
+    sessions.install_hooks(engine, url, connect_timeout=connect_timeout, statement_timeout=statement_timeout,
+                          read_only=read_only)
     return engine
 
 
 @contextmanager
-def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True) -> Iterator[Connection]:
-    """One connection for the whole run; driver errors come out as DatabaseError."""
-    engine = create_engine(url, connect_timeout=connect_timeout, read_only=read_only)
+def connect(url: URL, *, connect_timeout: int = 10, read_only: bool = True,
+            statement_timeout: int = 0) -> Iterator[Connection]:
+    """One connection for the whole run; driver errors come out as DatabaseError (one line)."""
+    engine = create_engine(url, connect_timeout=connect_timeout, read_only=read_only,
+                           statement_timeout=statement_timeout)
+    secrets = engines.secrets_of(url)
+    note = engines.read_only_note(url) if read_only else None
+    if note:
+        print(f"anomaly: note: {note}", file=sys.stderr)
     try:
         try:
             conn = engine.connect()
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot connect to {mask_url(url)}: {driver_message(exc)}",
+            raise DatabaseError(f"cannot connect to {mask_url(url)}: {driver_message(exc, secrets)}",
                                 hint="check the URL, the server and the credentials") from None
         except (TypeError, ValueError, AttributeError) as exc:
             # The driver refused an option of the URL's query string or a setting.
-            raise UsageError(f"the driver refused the connection options of {mask_url(url)}: {exc}") from None
-        with conn:
-            try:
-                yield conn
-            except DBAPIError as exc:
-                raise DatabaseError(f"query failed on {mask_url(url)}: {driver_message(exc)}") from None
+            raise UsageError(f"the driver refused the connection options of {mask_url(url)}: "
+                             f"{engines.scrub(str(exc), secrets)}") from None
+        try:
+            yield conn
+        except (DBAPIError, OSError, *sessions.transport_errors(url)) as exc:
+            _silence_driver_cleanup()
+            watchdog = getattr(engine, "anomaly_watchdog", None)
+            fired = watchdog is not None and watchdog.fired
+            raise DatabaseError(_query_failed(url, exc, statement_timeout, secrets, fired)) from None
+        finally:
+            _close_quietly(conn)
     finally:
-        engine.dispose()
+        with _pool_silenced():
+            engine.dispose()
 
 
-def driver_message(exc: SQLAlchemyError) -> str:
-    """The driver's own words, on one line, without SQL text or parameters (they may be large)."""
+def _query_failed(url: URL, exc: BaseException, statement_timeout: int, secrets: list[str], fired: bool) -> str:
+    text = driver_message(exc, secrets)
+    if statement_timeout and (fired or _is_timeout(text)):
+        return (f"query on {mask_url(url)} did not finish within db.statement_timeout "
+                f"({statement_timeout} s): {text}")
+    return f"query failed on {mask_url(url)}: {text}"
+
+
+def _is_timeout(text: str) -> bool:
+    return bool(re.search(r"timed? ?out|interrupt|max_statement_time|max_execution_time|statement timeout",
+                          text, re.IGNORECASE))
+
+
+def _silence_driver_cleanup() -> None:
+    """After a connection broke mid-result, drop the driver's cleanup failures.
+
+    pymysql's streamed result tries to drain the rest of the answer when it is garbage
+    collected; with the connection gone that fails, and Python would print each failure as
+    'Exception ignored in ... Traceback' (28 lines after our one). Only the driver's own
+    objects are silenced; anything else still reaches the previous hook.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:  # type: ignore[no-untyped-def]
+        owner = getattr(unraisable.object, "__module__", "") or getattr(unraisable.object, "__qualname__", "")
+        if str(owner).startswith(("pymysql", "psycopg", "pyhive", "thrift")) or \
+                "pymysql" in repr(unraisable.object):
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def _close_quietly(conn: Connection) -> None:
+    """Close a connection that may be broken (server gone mid-result, socket timed out) without noise.
+
+    Closing a broken connection fails again (PyHive sends CloseSession down a dead socket); the
+    pool would log that failure with its traceback on stderr, after our one line.
+    """
+    with _pool_silenced():
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - the run's own error is already on its way to the user
+            try:
+                conn.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@contextmanager
+def _pool_silenced() -> Iterator[None]:
+    import logging
+
+    # A level, not `disabled`: the pool logs through child loggers (sqlalchemy.pool.impl.*),
+    # which inherit their parent's level but not its disabled flag.
+    logger = logging.getLogger("sqlalchemy.pool")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def driver_message(exc: BaseException, secrets: list[str] | None = None) -> str:
+    """The driver's own words, on one line, without SQL text, parameters or secrets."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
+    if orig is None and not isinstance(exc, SQLAlchemyError):
+        text = f"{type(exc).__name__}: {text}"  # a transport error: its class says what happened
     args = getattr(orig, "args", None)
     if args and len(args) >= 2 and isinstance(args[0], int):  # pymysql: (code, message)
         text = f"{args[1]} ({args[0]})"
-    return " ".join(text.split()).split(" [SQL:")[0]
+    text = " ".join(text.split()).split(" [SQL:")[0]
+    # Spark wraps its error in a dump of the Thrift response: keep the message it carries.
+    found = re.search(r"errorMessage=['\"](.*?)['\"][,)]", text)
+    if found:
+        text = " ".join(found.group(1).replace("\\n", " ").split())
+        text = re.sub(r"^Error running query: (\[[\w.]+\] )?(org\.apache\.[\w.$]+: )?", "", text)
+    if len(text) > 300:  # Spark explains at length: its first sentence says what went wrong
+        end = text.find(". ", 40)
+        text = text[:end + 1] if 0 < end < 500 else text[:500] + " ..."
+    return engines.scrub(text, secrets or [])
 
 
 def table(schema: SchemaMap, key: str) -> Any:
@@ -239,14 +306,12 @@ def table(schema: SchemaMap, key: str) -> Any:
 
 def check_schema(conn: Connection, schema: SchemaMap, needs: Mapping[str, tuple[str, ...]]) -> None:
     """Raise SchemaError naming the first mapped table or column that does not exist."""
-    inspector = sa.inspect(conn)
     for key, logical_columns in needs.items():
         mapping: TableMap = schema[key]
-        try:
-            present = [c["name"] for c in inspector.get_columns(mapping.name, schema=schema.db_schema)]
-        except NoSuchTableError:
+        present = engines.columns(conn, mapping.name, schema.db_schema)
+        if present is None:
             raise SchemaError(f"table '{mapping.name}' not found",
-                              hint=f"map it with config key {mapping.config_key()}") from None
+                              hint=f"map it with config key {mapping.config_key()}")
         for logical in logical_columns:
             actual = mapping.columns[logical]
             if actual in present:
@@ -269,26 +334,9 @@ class epoch_seconds(FunctionElement):  # noqa: N801 - reads as a SQL function
     inherit_cache = True
 
 
-@compiles(epoch_seconds, "sqlite")
-def _epoch_sqlite(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
-    column = compiler.process(element.clauses, **kw)
-    # unixepoch() (SQLite 3.38+) costs less than half of strftime('%s') per row.
-    if getattr(compiler.dialect.dbapi, "sqlite_version_info", (0,)) >= (3, 38):
-        return f"unixepoch({column})"
-    return f"CAST(strftime('%s', {column}) AS INTEGER)"
-
-
-@compiles(epoch_seconds, "mysql")
-@compiles(epoch_seconds, "mariadb")
-def _epoch_mysql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
-    return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(epoch_seconds, "postgresql")
 @compiles(epoch_seconds)
-def _epoch_postgresql(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
-    # FLOOR: a cast alone rounds fractional seconds, where SQLite and MariaDB truncate.
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+def _epoch(element: epoch_seconds, compiler, **kw) -> str:  # type: ignore[no-untyped-def]
+    return engines.epoch_sql(compiler.dialect, compiler.process(element.clauses, **kw))
 
 
 def window_bounds(column: ColumnElement, since: datetime | None, until: datetime | None) -> list[ColumnElement]:

@@ -95,6 +95,10 @@ def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Che
     import sqlalchemy as sa
     from sqlalchemy.schema import CreateIndex
 
+    from anomaly_cli.engines import uses_indexes
+
+    if not uses_indexes(conn.dialect.name):
+        return []
     inspector = sa.inspect(conn)
     existing: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
     guard = supports_if_not_exists(conn.dialect)

@@ -68,6 +68,7 @@ class ScanRequest:
     text: SummarizeSettings | None = None  # who writes lines for people; None: the template
     currency: str = "₹"
     connect_timeout: int = 10
+    statement_timeout: int = 1800  # seconds one query may take (db.statement_timeout); 0: no limit
     skip_unavailable: bool = False  # scan all: leave out optional checks whose tables are missing
     keep_findings: bool = False  # hold the emitted findings in the report (library use)
     charts: bool = False  # let checks record chart points (the HTML report)
@@ -110,7 +111,8 @@ def build_request(settings: Settings, checks: Sequence[str], window: Window, **o
                                        if o.format.for_people else o for o in outputs)
     defaults: dict[str, Any] = dict(
         fail_on=settings["fail_on"], currency=settings["currency"],
-        connect_timeout=settings["db.connect_timeout"], text=text,
+        connect_timeout=settings["db.connect_timeout"], statement_timeout=settings["db.statement_timeout"],
+        text=text,
         fail_on_not_evaluated=settings["fail_on_not_evaluated"],
         charts=any(o.format is OutputFormat.HTML for o in outputs),  # only the report draws them
     )
@@ -158,7 +160,8 @@ def run_scan(request: ScanRequest) -> ScanReport:
         sinks = [*(_open_output(stack, output, url) for output in request.outputs), *request.extra_sinks]
         if request.progress is not None:
             request.progress("connect", database=db.mask_url(url))
-        conn = stack.enter_context(db.connect(url, connect_timeout=request.connect_timeout))
+        conn = stack.enter_context(db.connect(url, connect_timeout=request.connect_timeout,
+                                              statement_timeout=request.statement_timeout))
         runnable, skipped, absent = _verify(conn, request, classes)
         if absent:
             from dataclasses import replace

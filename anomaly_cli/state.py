@@ -181,6 +181,8 @@ class AlertStore(Lifecycle):
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._writing = False  # read by the SQLite begin hook: IMMEDIATE only when we mean to write
+        self._table_ready = False  # tables are created by the first transaction, not by open()
+        self._probing = False  # _readable's existence check: the one transaction that creates nothing
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -193,6 +195,9 @@ class AlertStore(Lifecycle):
 
     def open(self) -> None:
         backend = self.url.get_backend_name()
+        if backend not in ("sqlite", "mysql", "mariadb", "postgresql"):
+            raise UsageError(f"the alert state cannot live in a {backend} database",
+                             hint="use SQLite, MariaDB/MySQL or PostgreSQL for --state")
         if backend == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
@@ -216,14 +221,6 @@ class AlertStore(Lifecycle):
                 # READ COMMITTED: MariaDB's default REPEATABLE READ adds gap locks that make
                 # concurrent upserts deadlock far more often, and buys us nothing here.
                 self._conn.execution_options(isolation_level="READ COMMITTED")
-            # Two first runs may race to create the table: the loser retries and checkfirst sees it.
-            from anomaly_cli.state_migrate import create_or_migrate
-
-            # The lifecycle's columns first: the scope migration copies every column on SQLite.
-            self._transact(upgrade, write=True,
-                           retry_if=lambda exc: _transient(exc) or _already_exists(exc) or duplicate_column(exc))
-            self._transact(create_or_migrate, write=True,
-                           retry_if=lambda exc: _transient(exc) or _already_exists(exc))
         except BaseException:
             self.close()
             raise
@@ -276,6 +273,8 @@ class AlertStore(Lifecycle):
         """Run `work` in one transaction; redo it on a deadlock; driver errors become DatabaseError."""
         retry_if = retry_if or _transient
         conn = self.conn
+        if not self._table_ready and not self._probing:
+            self._prepare()
         for attempt in range(RETRIES + 1):
             self._writing = write
             try:
@@ -293,6 +292,33 @@ class AlertStore(Lifecycle):
             finally:
                 self._writing = False
         raise AssertionError("unreachable")
+
+    def _prepare(self) -> None:
+        """Create or upgrade the tables, before the store's first transaction."""
+        from anomaly_cli.state_migrate import create_or_migrate
+
+        self._table_ready = True
+        # Two first runs may race to create the table: the loser retries and checkfirst sees it.
+        # The lifecycle's columns first: the scope migration copies every column on SQLite.
+        self._transact(upgrade, write=True,
+                       retry_if=lambda exc: _transient(exc) or _already_exists(exc) or duplicate_column(exc))
+        self._transact(create_or_migrate, write=True,
+                       retry_if=lambda exc: _transient(exc) or _already_exists(exc))
+
+    def _readable(self) -> bool:
+        """Whether the alerts table exists. `alerts list`/`show`/labels ask this first: reading a
+        store nobody wrote yet finds nothing and creates nothing. Every other use creates (or
+        upgrades) the tables on its first transaction."""
+        if not self._table_ready:
+            self._probing = True
+            try:
+                exists = self._transact(lambda conn: sa.inspect(conn).has_table(TABLE), write=False)
+            finally:
+                self._probing = False
+            if not exists:
+                return False
+            self._prepare()
+        return True
 
     # -- scan-time API ---------------------------------------------------------------------
 
@@ -412,9 +438,13 @@ class AlertStore(Lifecycle):
             stmt = stmt.where(C.label == _valid_label(label))
         if limit is not None:
             stmt = stmt.limit(limit)
+        if not self._readable():
+            return []
         return self._transact(lambda conn: [AlertRecord.from_row(r) for r in conn.execute(stmt)], write=False)
 
     def show(self, key: str) -> AlertRecord | None:
+        if not self._readable():
+            return None
         rows = self._transact(lambda conn: conn.execute(sa.select(ALERTS).where(*self._one(key))).all(),
                               write=False)
         self._refuse_ambiguous(key, len(rows))
@@ -448,6 +478,8 @@ class AlertStore(Lifecycle):
                              hint="give --db URL to say which database's alert")
 
     def _change(self, key: str, stmt: sa.Update) -> AlertRecord:
+        if not self._readable():
+            raise UnknownAlertError(f"no alert with key {key!r} in the alert state", hint="see 'anomaly alerts list'")
         def work(conn: Connection) -> sa.Row[Any] | None:
             matching = conn.execute(sa.select(sa.func.count()).select_from(ALERTS).where(*self._one(key))).scalar()
             self._refuse_ambiguous(key, int(matching or 0))
@@ -469,6 +501,8 @@ class AlertStore(Lifecycle):
         if check is not None:
             stmt = stmt.where(C.check == check)
         counts: dict[str, dict[str, int]] = {}
+        if not self._readable():
+            return counts
         for name, label, n in self._transact(lambda conn: conn.execute(stmt).all(), write=False):
             bucket = counts.setdefault(name, {"fraud": 0, "false_positive": 0, UNLABELLED: 0})
             bucket[label or UNLABELLED] += n

@@ -310,6 +310,10 @@ def dbapi_connect(url: str, *, streaming: bool = False) -> Any:
         return pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
                                password=u.password or "", database=u.database, connect_timeout=3,
                                cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor)
+    if backend == "duckdb":
+        import duckdb
+
+        return duckdb.connect(u.database, read_only=streaming)
     if backend == "postgresql":
         import psycopg
 
@@ -414,6 +418,8 @@ def ensure(engine: str, rows: int, seed: int = 7, *, data_dir: Path = DATA_DIR, 
     end = end or date.today()
     if engine == "sqlite":
         return _ensure_sqlite(rows, seed, data_dir, regenerate, create, end, log)
+    if engine == "duckdb":
+        return _ensure_duckdb(rows, seed, data_dir, regenerate, create, end, log)
     if engine in ("mariadb", "postgresql"):
         return _ensure_server(engine, rows, seed, server_url or SERVERS[engine], regenerate, create, end, log)
     raise ValueError(f"unknown engine {engine!r} (use sqlite, mariadb or postgresql)")
@@ -448,6 +454,52 @@ def _ensure_sqlite(rows: int, seed: int, data_dir: Path, regenerate: bool, creat
     items = _load(committing, plan, lambda cur, t, r: _executemany(cur, t, r, "?"), log)
     conn.execute("COMMIT")
     _store_meta(conn, _meta(plan, items), "?")
+    conn.close()
+    tmp.replace(path)
+    return Generated(url, False, time.perf_counter() - started, rows, items)
+
+
+def _ensure_duckdb(rows: int, seed: int, data_dir: Path, regenerate: bool, create: bool, end: date,
+                   log: Callable[[str], None]) -> Generated | None:
+    """The shop as a DuckDB file: the same generator, each chunk appended through COPY."""
+    import csv
+    import tempfile
+
+    import duckdb
+
+    prepare_data_dir(data_dir)
+    path = data_dir / f"shop-{rows}-s{seed}.duckdb"
+    url = f"duckdb:///{path}"
+    if path.exists() and not regenerate:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            meta = dict(conn.execute("SELECT name, value FROM bench_meta").fetchall()) \
+                if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'bench_meta'"
+                                ).fetchone()[0] else {}
+        if _matches(meta, rows, seed):
+            return Generated(url, True, 0.0, rows, int(meta["items"]))
+    if not create:
+        return None
+    started = time.perf_counter()
+    plan = make_plan(rows, seed, end)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    conn = duckdb.connect(str(tmp))
+    for statement in _ddl("duckdb"):
+        conn.execute(statement)
+
+    # Each chunk through a CSV file and COPY: DuckDB's fastest path without pandas or pyarrow.
+    spool = Path(tempfile.mkdtemp(prefix="anomaly-bench-")) / "chunk.csv"
+
+    def append(_cur: Any, table: str, batch: list[tuple[Any, ...]]) -> None:
+        with spool.open("w", newline="") as f:
+            csv.writer(f).writerows(batch)
+        conn.execute(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM '{spool}' (HEADER false, NULL '')")
+
+    items = _load(_NoCommit(conn), plan, append, log)  # type: ignore[arg-type]
+    spool.unlink(missing_ok=True)
+    spool.parent.rmdir()
+    conn.execute("CREATE TABLE bench_meta (name VARCHAR, value VARCHAR)")
+    conn.executemany("INSERT INTO bench_meta VALUES (?, ?)", list(_meta(plan, items).items()))
     conn.close()
     tmp.replace(path)
     return Generated(url, False, time.perf_counter() - started, rows, items)
@@ -524,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Generate (or reuse) a benchmark shop database.")
     parser.add_argument("--rows", type=int, default=1_000_000, help="transactions (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--engine", choices=("sqlite", "mariadb", "postgresql"), default="sqlite")
+    parser.add_argument("--engine", choices=("sqlite", "mariadb", "postgresql", "duckdb"), default="sqlite")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where SQLite databases are cached")
     parser.add_argument("--regenerate", action="store_true", help="rebuild even when a matching one exists")
     args = parser.parse_args(argv)

@@ -21,7 +21,9 @@ from anomaly_cli.schema import create, load_rows
 MYSQL_ADMIN = os.environ.get("ANOMALY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 PG_ADMIN = os.environ.get("ANOMALY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ENGINES = ("sqlite", "mariadb", "postgresql")
+ENGINES = ("sqlite", "mariadb", "postgresql", "duckdb")
+# Where the alert state may live (it writes: not an analytical engine).
+STATE_ENGINES = ("sqlite", "mariadb", "postgresql")
 
 # Variables that would leak the developer's own setup into a test.
 LEAKY_PREFIXES = ("ANOMALY_", "MYSQL_")
@@ -63,6 +65,11 @@ def _fresh_database(engine: str, tmp_path: Path) -> Iterator[str]:
     if engine == "sqlite":
         yield f"sqlite:///{tmp_path / 'audited.db'}"
         return
+    if engine == "duckdb":
+        if not UNDER_CI:
+            pytest.importorskip("duckdb_engine", reason="the duckdb extra is not installed")
+        yield f"duckdb:///{tmp_path / 'audited.duckdb'}"
+        return
     problem = _server_problem(engine)
     if problem is not None:
         if UNDER_CI:
@@ -87,6 +94,12 @@ def _fresh_database(engine: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(params=ENGINES)
 def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to a new, empty database on each engine in turn; dropped afterwards."""
+    yield from _fresh_database(request.param, tmp_path)
+
+
+@pytest.fixture(params=STATE_ENGINES)
+def state_engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like engine_url, on the engines that can hold the alert state."""
     yield from _fresh_database(request.param, tmp_path)
 
 

@@ -22,9 +22,9 @@ def keys(run) -> list[str]:
 
 
 @pytest.mark.engines
-def test_new_only_reports_each_incident_once(monitor: str, cli, engine_url: str, tmp_path: Path) -> None:
+def test_new_only_reports_each_incident_once(monitor: str, cli, state_engine_url: str, tmp_path: Path) -> None:
     # The state store on each engine in turn; the audited database is SQLite (another file).
-    state = f"sqlite:///{tmp_path / 'state.db'}" if engine_url.startswith("sqlite") else engine_url
+    state = f"sqlite:///{tmp_path / 'state.db'}" if state_engine_url.startswith("sqlite") else state_engine_url
     args = ("scan", "rates", "--db", monitor, "--format", "jsonl", "--new-only", "--state", state)
     first, second = cli(*args), cli(*args)
     assert first.exit_code == 1 and len(keys(first)) >= 5

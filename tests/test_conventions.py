@@ -280,10 +280,10 @@ def test_scan_all_on_a_monitoring_only_database(sqlite_url: str, cli) -> None:
 # --- 3. alert keys scoped by the audited database ------------------------------------------------
 
 @pytest.mark.engines
-def test_one_state_two_databases(shop: str, cli, engine_url: str, tmp_path: Path) -> None:
+def test_one_state_two_databases(shop: str, cli, state_engine_url: str, tmp_path: Path) -> None:
     # The same shop twice: every key matches. The state lives on each engine in turn.
     twin = demo(f"sqlite:///{tmp_path / 'twin.db'}")
-    state = f"sqlite:///{tmp_path / 'state.db'}" if engine_url.startswith("sqlite") else engine_url
+    state = f"sqlite:///{tmp_path / 'state.db'}" if state_engine_url.startswith("sqlite") else state_engine_url
     args = ("scan", "price", "-f", "jsonl", "--new-only", "--state", state, *UNTIL)
     first = cli(*args, "--db", shop)
     second = cli(*args, "--db", twin)
@@ -298,23 +298,23 @@ def test_one_state_two_databases(shop: str, cli, engine_url: str, tmp_path: Path
 
 
 @pytest.mark.engines
-def test_a_store_from_before_scopes_is_migrated(engine_url: str, shop: str, cli) -> None:
+def test_a_store_from_before_scopes_is_migrated(state_engine_url: str, shop: str, cli) -> None:
     from anomaly_cli.state import ALERTS
 
     old = sa.MetaData()
     columns = [sa.Column(c.name, c.type, primary_key=c.name == "key", nullable=c.nullable)
                for c in ALERTS.columns if c.name != "scope"]
     table = sa.Table("anomaly_alerts", old, *columns, sa.Index("ix_anomaly_alerts_check", "check"))
-    engine = sa.create_engine(engine_url)
+    engine = sa.create_engine(state_engine_url)
     with engine.begin() as conn:
         old.create_all(conn)
         conn.execute(table.insert(), [{"key": "price:1:1", "check": "price", "severity": 4,
                                        "first_seen": END, "last_seen": END, "times_seen": 1,
                                        "message": "old", "label": "fraud"}])
     engine.dispose()
-    run = cli("scan", "price", "--db", shop, "-f", "jsonl", "--new-only", "--state", engine_url, *UNTIL)
+    run = cli("scan", "price", "--db", shop, "-f", "jsonl", "--new-only", "--state", state_engine_url, *UNTIL)
     assert len(run.stdout.splitlines()) == 10, run.stderr
-    listed = [json.loads(line) for line in cli("alerts", "list", "-f", "jsonl", "--state", engine_url).stdout.splitlines()]
+    listed = [json.loads(line) for line in cli("alerts", "list", "-f", "jsonl", "--state", state_engine_url).stdout.splitlines()]
     old_row = next(r for r in listed if r["key"] == "price:1:1")
     assert old_row["scope"] == "" and old_row["label"] == "fraud"
-    assert cli("scan", "price", "--db", shop, "-f", "jsonl", "--new-only", "--state", engine_url, *UNTIL).stdout == ""
+    assert cli("scan", "price", "--db", shop, "-f", "jsonl", "--new-only", "--state", state_engine_url, *UNTIL).stdout == ""

@@ -27,11 +27,11 @@ def claimed(url: str, found: list[Finding], now: datetime, checks=("rates",)) ->
 
 
 @pytest.mark.engines
-def test_an_old_store_gets_the_new_columns_and_keeps_its_rows(engine_url: str) -> None:
+def test_an_old_store_gets_the_new_columns_and_keeps_its_rows(state_engine_url: str) -> None:
     old = sa.MetaData()
     sa.Table(TABLE, old, *[sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
                            for c in ALERTS.columns if c.name not in (*ADDED_COLUMNS, "scope")])
-    engine = sa.create_engine(engine_url)
+    engine = sa.create_engine(state_engine_url)
     with engine.begin() as conn:
         old.create_all(conn)
         conn.execute(old.tables[TABLE].insert().values(key="rates:a", check="rates", severity=3, first_seen=NOW,
@@ -40,14 +40,14 @@ def test_an_old_store_gets_the_new_columns_and_keeps_its_rows(engine_url: str) -
     engine.dispose()
     # Opened twice: the second open finds the columns there.
     for _ in range(2):
-        with AlertStore(engine_url) as store:
+        with AlertStore(state_engine_url) as store:
             assert store.show("rates:a").resolved_at is None
-        engine = sa.create_engine(engine_url)
+        engine = sa.create_engine(state_engine_url)
         assert set(ADDED_COLUMNS) <= {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}
         engine.dispose()
     # The old row, notified and not found again, resolves; then it is news again when it returns.
-    assert claimed(engine_url, findings("b"), NOW + HOUR) == (["rates:b"], ["rates:a"])
-    assert claimed(engine_url, findings("a", "b"), NOW + 2 * HOUR) == (["rates:a"], [])
+    assert claimed(state_engine_url, findings("b"), NOW + HOUR) == (["rates:b"], ["rates:a"])
+    assert claimed(state_engine_url, findings("a", "b"), NOW + 2 * HOUR) == (["rates:a"], [])
 
 
 def test_resolution_once_and_a_failed_run_reopens(tmp_path) -> None:

@@ -94,6 +94,8 @@ def test_db_init_twice_and_monitoring_tables(engine_url: str, cli) -> None:
 
 @pytest.mark.engines
 def test_db_indexes_shows_present_and_missing(engine_url: str, cli) -> None:
+    if engine_url.startswith("duckdb"):
+        pytest.skip("DuckDB: no index is declared (tests/test_engines_duckdb.py)")
     assert cli("db", "init", "--db", engine_url).exit_code == 0
     before = cli("db", "indexes", "--db", engine_url)
     assert before.exit_code == 0
@@ -183,6 +185,8 @@ def test_table_totals_in_rupees_are_grouped_the_indian_way(sqlite_url: str, cli)
 
 @pytest.mark.engines
 def test_checks_work_without_a_customers_table(engine_url: str, cli, tmp_path: Path) -> None:
+    if engine_url.startswith("duckdb"):
+        pytest.skip("DuckDB cannot drop a table that others reference (Parquet views without it: test_engines_duckdb)")
     load_database(engine_url, demo_rows())
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     load_database(reference, demo_rows())

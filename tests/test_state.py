@@ -83,9 +83,9 @@ def test_bad_urls_and_unreachable_servers_are_clean_errors() -> None:
 # -- the anti-spam rule, on every engine ----------------------------------------------------
 
 @pytest.mark.engines
-def test_cooldown_and_severity_rules(engine_url: str) -> None:
+def test_cooldown_and_severity_rules(state_engine_url: str) -> None:
     batch = findings(5)
-    with AlertStore(engine_url, batch_size=2) as store:
+    with AlertStore(state_engine_url, batch_size=2) as store:
         assert keys(store.new_only(iter(batch), now=T0)) == keys(batch)  # first run: all, in order
         assert keys(store.new_only(iter(batch), now=T0 + HOUR)) == []  # within the cooldown: none
         # Exactly at the cooldown the alert is due again (a cron every 4 h must not skip a cycle).
@@ -108,9 +108,9 @@ def test_cooldown_and_severity_rules(engine_url: str) -> None:
 
 
 @pytest.mark.engines
-def test_ack_silences_until_the_severity_rises(engine_url: str) -> None:
+def test_ack_silences_until_the_severity_rises(state_engine_url: str) -> None:
     alert = finding("price:904:1", Severity.MEDIUM, check="price")
-    with AlertStore(engine_url) as store:
+    with AlertStore(state_engine_url) as store:
         assert keys(store.new_only(iter([alert]), now=T0)) == [alert.key]
         acked = store.ack(alert.key, T0 + HOUR)
         assert (acked.acked_at, acked.acked_severity) == (T0 + HOUR, Severity.MEDIUM)
@@ -126,10 +126,10 @@ def test_ack_silences_until_the_severity_rises(engine_url: str) -> None:
 
 
 @pytest.mark.engines
-def test_labels_lists_and_counts(engine_url: str) -> None:
+def test_labels_lists_and_counts(state_engine_url: str) -> None:
     spam = [finding(f"spam:{i}:x", check="spam") for i in range(3)]
     price = [finding(f"price:{i}:1", Severity.CRITICAL, check="price") for i in range(2)]
-    with AlertStore(engine_url) as store:
+    with AlertStore(state_engine_url) as store:
         list(store.new_only(iter(spam), now=T0))
         list(store.new_only(iter(price), now=T0 + HOUR))
         assert store.label("spam:0:x", "fraud", T0 + 2 * HOUR).label == "fraud"
@@ -154,9 +154,9 @@ def test_labels_lists_and_counts(engine_url: str) -> None:
 
 
 @pytest.mark.engines
-def test_record_keeps_everything_and_marks_nothing(engine_url: str) -> None:
+def test_record_keeps_everything_and_marks_nothing(state_engine_url: str) -> None:
     batch = findings(4, Severity.LOW)
-    with AlertStore(engine_url) as store:
+    with AlertStore(state_engine_url) as store:
         assert keys(store.record(iter(batch), now=T0)) == keys(batch)
         assert keys(store.record(iter(batch), now=T0 + HOUR)) == keys(batch)
         assert all(r.times_seen == 2 and r.last_notified is None for r in store.list())
@@ -164,11 +164,11 @@ def test_record_keeps_everything_and_marks_nothing(engine_url: str) -> None:
 
 
 @pytest.mark.engines
-def test_messages_keys_and_times_round_trip(engine_url: str) -> None:
+def test_messages_keys_and_times_round_trip(state_engine_url: str) -> None:
     message = "Transaction ID 904: Eva Green bought Mouse for ₹68.00, a 86.4% discount."
     alerts = [finding("price:904:1", Severity.CRITICAL, "price", message), finding("PRICE:904:1", check="price")]
     aware = datetime(2025, 9, 17, 9, 30, 15, 999_999, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    with AlertStore(engine_url) as store:
+    with AlertStore(state_engine_url) as store:
         # Keys differing only in case are different alerts (MariaDB would fold them by default).
         assert keys(store.new_only(iter(alerts), now=aware)) == ["price:904:1", "PRICE:904:1"]
         record = store.show("price:904:1")
@@ -180,9 +180,9 @@ def test_messages_keys_and_times_round_trip(engine_url: str) -> None:
 
 
 @pytest.mark.engines
-def test_a_key_repeated_in_one_run_is_told_once(engine_url: str) -> None:
+def test_a_key_repeated_in_one_run_is_told_once(state_engine_url: str) -> None:
     alert = finding("spam:1:x")
-    with AlertStore(engine_url, batch_size=10) as store:
+    with AlertStore(state_engine_url, batch_size=10) as store:
         assert keys(store.new_only(iter([alert, finding("spam:2:x"), alert]), now=T0)) == ["spam:1:x", "spam:2:x"]
         assert store.show("spam:1:x").times_seen == 2  # type: ignore[union-attr]
 
@@ -230,9 +230,9 @@ print(json.dumps(told))
 
 
 @pytest.mark.engines
-def test_two_concurrent_runs_tell_each_alert_once(engine_url: str) -> None:
+def test_two_concurrent_runs_tell_each_alert_once(state_engine_url: str) -> None:
     start = time.time() + 1.5
-    runs = [subprocess.Popen([sys.executable, "-c", RUNNER, engine_url, str(start), backwards], cwd=ROOT,
+    runs = [subprocess.Popen([sys.executable, "-c", RUNNER, state_engine_url, str(start), backwards], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for backwards in "01"]
     outputs = [run.communicate(timeout=120) for run in runs]
     for run, (_out, err) in zip(runs, outputs):
@@ -242,7 +242,7 @@ def test_two_concurrent_runs_tell_each_alert_once(engine_url: str) -> None:
     assert sorted(told[0] + told[1]) == sorted(everything)  # each key exactly once, in total
     assert not set(told[0]) & set(told[1])
 
-    engine = sa.create_engine(engine_url)
+    engine = sa.create_engine(state_engine_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT times_seen, notified_severity, last_notified FROM anomaly_alerts"))
         rows = rows.all()

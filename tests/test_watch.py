@@ -137,6 +137,8 @@ class Outage:
 @pytest.mark.engines
 def test_watch_notifies_once_resolves_once_and_rides_out_an_outage(engine_url: str, tmp_path: Path,
                                                                    web: HttpReceiver) -> None:
+    if engine_url.startswith("duckdb"):
+        pytest.skip("DuckDB: no TCP to cut, and a file open for reading in one process refuses writers in another")
     url = engine_url
     now = datetime.now()
     load_database(url, {"customers": [CUSTOMER], "products": [PRODUCT], **sale(1, "500.00", now - timedelta(minutes=5))})

@@ -46,6 +46,23 @@ def db_init(
     say(f"created {', '.join(created)} in {mask_url(url)}; loaded {summary}")
 
 
+@db_app.command("parquet")
+def db_parquet(
+    source: Annotated[Path, typer.Argument(metavar="DIR", help="Directory of <table>.parquet / .csv exports.")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="The DuckDB file to write.")] = Path(
+        "anomaly-views.duckdb"),
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Config file (table names).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Write a DuckDB file of views over Parquet/CSV exports, to scan with --db duckdb:///FILE."""
+    from anomaly_cli.duck import parquet_views
+
+    settings = _plain_settings(None, config)
+    for name, location in parquet_views(source, out, settings.schema).items():
+        say(f"view {name} -> {location}")
+    say(f"scan it: anomaly scan all --db duckdb:///{out}")
+
+
 @db_app.command("indexes")
 def db_indexes(
     db: Annotated[Optional[str], typer.Option("--db", metavar="URL", help="Database; env ANOMALY_DB_URL.")] = None,
@@ -68,6 +85,12 @@ def db_indexes(
     settings = _plain_settings(db, config)
     checks = list(registry().values())
     url = parse_url(settings["db.url"]) if settings["db.url"] else None
+    from anomaly_cli.engines import uses_indexes
+
+    name = url.get_backend_name() if url is not None else (dialect or "sqlite")
+    if not uses_indexes(name):
+        say(f"{name} scans whole columns: the checks declare no index there")
+        return
     if not apply and url is not None:
         with connect(url, connect_timeout=settings["db.connect_timeout"]) as conn:
             status = index_status(conn, settings.schema, checks)
@@ -78,7 +101,6 @@ def db_indexes(
             + (f", {tally['no table']} on tables the database lacks" if tally["no table"] else ""))
         return
     if not apply:
-        name = url.get_backend_name() if url is not None else (dialect or "sqlite")
         if name not in ("sqlite", "mysql", "mariadb", "postgresql"):
             raise UsageError(f"--dialect {name!r} is not one of sqlite, mysql, postgresql")
         for statement in index_statements(settings.schema, name, checks):

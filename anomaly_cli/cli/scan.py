@@ -385,10 +385,21 @@ def demo(
                                                         help="Output format [default: table on a terminal].")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    """Create a SQLite demo database whose data ends now, with planted anomalies, and scan it."""
-    from anomaly_cli.demo import build_demo_database
+    """Create a demo database whose data ends now, with planted anomalies, and scan it.
 
-    counts = build_demo_database(path, now=datetime.now())
+    A --path ending in .duckdb makes a DuckDB file (with the duckdb extra) instead of SQLite.
+    """
+    if path.suffix == ".duckdb":
+        from anomaly_cli.config import default_schema
+        from anomaly_cli.duck import build_demo
+
+        counts = build_demo(path, now=datetime.now(), mapping=default_schema())
+        target = f"duckdb:///{path}"
+    else:
+        from anomaly_cli.demo import build_demo_database
+
+        counts = build_demo_database(path, now=datetime.now())
+        target = str(path)
     say(f"demo database {path}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
-    run_scan_command(list(registry()), {"db": str(path), "format": fmt, "fail_on": FailOn.NEVER}, every=True)
-    say(f"explore it: anomaly scan price --db {path}   (or: anomaly scan all --db {path} --format json)")
+    run_scan_command(list(registry()), {"db": target, "format": fmt, "fail_on": FailOn.NEVER}, every=True)
+    say(f"explore it: anomaly scan price --db {target}   (or: anomaly scan all --db {target} --format json)")
