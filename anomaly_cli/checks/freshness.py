@@ -134,7 +134,6 @@ class FreshnessCheck(Check):
     indexes = tuple((table, (column,)) for table, column in TABLES.items())
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
-        import sqlalchemy as sa
 
         from anomaly_cli.db import table as mapped
 
@@ -144,10 +143,13 @@ class FreshnessCheck(Check):
         if ctx.window.since is not None and ctx.window.since >= now:
             ctx.stats.not_evaluated("the window starts after it ends (or in the future): nothing to be fresh by")
             return
-        present = set(sa.inspect(ctx.conn).get_table_names(schema=ctx.schema.db_schema))
+        from anomaly_cli import engines
+
         reasons: dict[str, str] = {}
         for key, column in TABLES.items():
-            if key not in ctx.schema.tables or ctx.schema[key].name not in present:
+            # The engines' own lookup: it sees views too (Parquet exports are views on DuckDB).
+            if key not in ctx.schema.tables or engines.columns(ctx.conn, ctx.schema[key].name,
+                                                              ctx.schema.db_schema) is None:
                 ctx.stats.skip("missing_table")
                 continue
             ts = mapped(ctx.schema, key).c[column]
