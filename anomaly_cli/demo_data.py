@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import csv
-import json
 import math
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -53,19 +51,6 @@ CITIES = (("Mumbai", "Maharashtra", "400"), ("Delhi", "Delhi", "110"), ("Bengalu
           ("Lucknow", "Uttar Pradesh", "226"), ("Kochi", "Kerala", "682"), ("Chandigarh", "Chandigarh", "160"))
 # Fixed actors of the spam and failed plants (seed customers).
 EVA, IAN, JULIA, KEVIN, QUENTIN, RACHEL = 5, 9, 10, 11, 17, 18
-
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("customer_id", "customer_name", "mobile_number", "email", "city", "state", "pincode", "country"),
-    "products": ("product_id", "product_name", "product_price"),
-    "transactions": ("transaction_id", "customer_id", "transaction_date", "status", "total_amount"),
-    "transaction_items": ("item_id", "transaction_id", "product_id", "product_name", "product_price", "quantity"),
-}
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "customer_id": int, "transaction_id": int, "item_id": int, "quantity": int,
-    "product_price": Decimal, "total_amount": Decimal,
-    "transaction_date": lambda s: datetime.strptime(s, DATE_FORMAT),
-}
-
 
 @dataclass(frozen=True)
 class Planted:
@@ -373,42 +358,9 @@ def generate(end: datetime, *, weeks: int = 6, seed: int = 7) -> DemoData:
     return DemoData(customers, [dict(p) for p in b.products.values()], txn_rows, item_rows, planted, start, end)
 
 
-def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime(DATE_FORMAT)
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
-
-
-def write_csv(data: DemoData, directory: Path) -> None:
-    """The four tables as CSV (None -> empty field) plus planted.json."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for table, columns in COLUMNS.items():
-        with (directory / f"{table}.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows([_format(row[c]) for c in columns] for row in getattr(data, table))
-    text = json.dumps([asdict(p) for p in data.planted], indent=2, ensure_ascii=False)
-    (directory / "planted.json").write_text(text + "\n", encoding="utf-8")
-
-
-def read_csv(directory: Path) -> DemoData:
-    """The exact inverse of write_csv: ints, Decimals, datetimes and None restored."""
-    tables: dict[str, list[dict[str, Any]]] = {}
-    for table in COLUMNS:
-        with (directory / f"{table}.csv").open(newline="", encoding="utf-8") as fh:
-            tables[table] = [{k: None if v == "" else _PARSERS.get(k, str)(v) for k, v in row.items()}
-                             for row in csv.DictReader(fh)]
-    planted = [Planted(**p) for p in json.loads((directory / "planted.json").read_text(encoding="utf-8"))]
-    last = next(p.detail for p in planted if p.kind == "incomplete-last-day")
-    return DemoData(planted=planted, start=datetime.fromisoformat(last["data_start"]),
-                    end=datetime.fromisoformat(last["cutoff"]), **tables)
-
-
 def main(argv: list[str] | None = None) -> None:
+    from anomaly_cli.demo_files import write_csv
+
     parser = argparse.ArgumentParser(description="Write a deterministic demo shop data set as CSV files.")
     parser.add_argument("--end", type=datetime.fromisoformat, default=None,
                         help="naive ISO datetime the data ends at (default: now, floored to the minute)")
@@ -428,3 +380,14 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def __getattr__(name: str) -> Any:
+    # The CSV files' reader and writer live in demo_files; `from anomaly_cli.demo_data import
+    # read_csv` keeps working without importing it for every user of the generator.
+    if name in ("read_csv", "write_csv"):
+        from anomaly_cli import demo_files
+
+        return getattr(demo_files, name)
+    raise AttributeError(name)
+

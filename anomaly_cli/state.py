@@ -9,71 +9,47 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from anomaly_cli.db import DATETIME, create_engine, driver_message, mask_url, parse_url
+from anomaly_cli.alert_queries import AlertQueries
+from anomaly_cli.db import create_engine, driver_message, mask_url, parse_url
 from anomaly_cli.errors import DatabaseError, UsageError
 from anomaly_cli.lifecycle import Lifecycle, duplicate_column, upgrade
-from anomaly_cli.model import Finding, Severity
+from anomaly_cli.model import Finding
 
-TABLE = "anomaly_alerts"
-LABELS = ("fraud", "false_positive")
-UNLABELLED = "unlabelled"
-DEFAULT_COOLDOWN = timedelta(hours=4)
-BATCH_SIZE = 100
-BUSY_TIMEOUT_MS = 30_000
-RETRIES = 5  # deadlocks between concurrent runs are expected now and then; a batch is simply redone
+# The table, its records and the shared SQL live in state_tables; callers import them from here too.
+from anomaly_cli.state_tables import (  # noqa: F401 - re-exported
+    _CLAIM,
+    ADDED_COLUMNS,
+    ALERTS,
+    BATCH_SIZE,
+    BUSY_TIMEOUT_MS,
+    DEFAULT_COOLDOWN,
+    LABELS,
+    METADATA,
+    RETRIES,
+    SCOPE_LENGTH,
+    TABLE,
+    UNLABELLED,
+    UNSCOPED,
+    AlertRecord,
+    C,
+    UnknownAlertError,
+    _already_exists,
+    _batches,
+    _instant,
+    _transient,
+    _upsert_statement,
+)
 
 T = TypeVar("T")
 
-# Keys are compared byte for byte on every engine: MariaDB's default utf8mb4 collation would
-# fold case and make two distinct keys collide on the primary key.
-_KEY = sa.String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
-
-SCOPE_LENGTH = 16
-UNSCOPED = ""  # rows written before alerts were scoped by database (and library calls without one)
-
-METADATA = sa.MetaData()
-ALERTS = sa.Table(
-    TABLE, METADATA,
-    # Which audited database the alert came from (scope_of): the same key from two databases is
-    # two alerts, so one --state can serve several databases.
-    sa.Column("scope", sa.String(SCOPE_LENGTH), primary_key=True, server_default=UNSCOPED),
-    sa.Column("key", _KEY, primary_key=True),
-    sa.Column("check", sa.String(64), nullable=False, index=True),
-    sa.Column("severity", sa.SmallInteger, nullable=False),  # Severity as its int: SQL can compare it
-    sa.Column("first_seen", DATETIME, nullable=False),
-    sa.Column("last_seen", DATETIME, nullable=False),
-    sa.Column("last_notified", DATETIME),
-    sa.Column("notified_severity", sa.SmallInteger),
-    sa.Column("times_seen", sa.Integer, nullable=False),
-    sa.Column("acked_at", DATETIME),
-    # The severity that was acknowledged: only a worse one breaks the silence.
-    sa.Column("acked_severity", sa.SmallInteger),
-    sa.Column("label", sa.String(16)),
-    sa.Column("label_at", DATETIME),
-    sa.Column("message", sa.Text, nullable=False),
-    # When an alerted incident stopped being found by a run of its check (None: open).
-    sa.Column("resolved_at", DATETIME),
-    # The run (one AlertStore) that last saw it: what that run did not see, it may resolve.
-    sa.Column("last_run", sa.String(32)),
-    sa.CheckConstraint("label IN ('fraud', 'false_positive')", name="ck_anomaly_alerts_label"),
-    # Messages carry ₹ and customer names; a latin1 server default would reject them.
-    mysql_charset="utf8mb4",
-    mariadb_charset="utf8mb4",
-)
-C = ALERTS.c
-
-# Columns added after the first release: an existing store gets them on open (ALTER TABLE ADD).
-ADDED_COLUMNS = ("resolved_at", "last_run")
 
 def scope_of(audited: URL) -> str:
     """The scope of an audited database's alerts: a short stable hash of its identity
@@ -100,61 +76,7 @@ def default_state_url(environ: Mapping[str, str] | None = None) -> str:
     return URL.create("sqlite", database=str(root / "anomaly" / "state.db")).render_as_string()
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """One row of the store: what was seen, when it was last notified, and what a person said of it."""
-
-    key: str
-    check: str
-    severity: Severity
-    first_seen: datetime
-    last_seen: datetime
-    last_notified: datetime | None
-    notified_severity: Severity | None
-    times_seen: int
-    acked_at: datetime | None
-    acked_severity: Severity | None
-    label: str | None
-    label_at: datetime | None
-    message: str
-    scope: str = UNSCOPED
-    resolved_at: datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> AlertRecord:
-        def sev(value: int | None) -> Severity | None:
-            return None if value is None else Severity(value)
-
-        m = row._mapping
-        return cls(key=m["key"], check=m["check"], severity=Severity(m["severity"]),
-                   first_seen=m["first_seen"], last_seen=m["last_seen"], last_notified=m["last_notified"],
-                   notified_severity=sev(m["notified_severity"]), times_seen=m["times_seen"],
-                   acked_at=m["acked_at"], acked_severity=sev(m["acked_severity"]), label=m["label"],
-                   label_at=m["label_at"], message=m["message"], scope=m["scope"], resolved_at=m.get("resolved_at"))
-
-    def as_finding(self) -> Finding:
-        """The remembered incident as a finding (its last line), e.g. to announce its resolution."""
-        return Finding(self.check, self.key, self.severity, self.message,
-                       {"first_seen": self.first_seen, "resolved_at": self.resolved_at})
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: ISO datetimes, severity words."""
-        out: dict[str, Any] = {}
-        for name in (f.name for f in fields(self)):
-            value = getattr(self, name)
-            if isinstance(value, Severity):
-                value = str(value)
-            elif isinstance(value, datetime):
-                value = value.isoformat()
-            out[name] = value
-        return out
-
-
-class UnknownAlertError(UsageError, KeyError):
-    """No alert with that key in the store (a UsageError for the CLI, a KeyError for callers)."""
-
-
-class AlertStore(Lifecycle):
+class AlertStore(Lifecycle, AlertQueries):
     """The alert state on one connection: `with AlertStore(url) as store: ...`.
 
     The table is created on first use. Every write is a short transaction of at most
@@ -421,190 +343,3 @@ class AlertStore(Lifecycle):
 
             restored += self._transact(undo, write=True)
         return restored
-
-    # -- `anomaly alerts` API --------------------------------------------------------------
-
-    def list(self, *, check: str | None = None, label: str | None = None,
-             limit: int | None = None) -> builtins.list[AlertRecord]:  # `list` is this method here
-        """Alerts, most recently seen first; `label` may also be 'unlabelled'."""
-        stmt = sa.select(ALERTS).order_by(C.last_seen.desc(), C.key, C.scope)
-        if self.scope is not None:
-            stmt = stmt.where(C.scope == self.scope)
-        if check is not None:
-            stmt = stmt.where(C.check == check)
-        if label == UNLABELLED:
-            stmt = stmt.where(C.label.is_(None))
-        elif label is not None:
-            stmt = stmt.where(C.label == _valid_label(label))
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if not self._readable():
-            return []
-        return self._transact(lambda conn: [AlertRecord.from_row(r) for r in conn.execute(stmt)], write=False)
-
-    def show(self, key: str) -> AlertRecord | None:
-        if not self._readable():
-            return None
-        rows = self._transact(lambda conn: conn.execute(sa.select(ALERTS).where(*self._one(key))).all(),
-                              write=False)
-        self._refuse_ambiguous(key, len(rows))
-        return AlertRecord.from_row(rows[0]) if rows else None
-
-    def ack(self, key: str, now: datetime) -> AlertRecord:
-        """Silence an alert until its severity rises above the current one."""
-        stmt = (sa.update(ALERTS).where(*self._one(key))
-                .values(acked_at=_instant(now), acked_severity=C.severity))
-        return self._change(key, stmt)
-
-    def label(self, key: str, label: str | None, now: datetime) -> AlertRecord:
-        """Say what an alert really was ('fraud' or 'false_positive'); None clears the label."""
-        if label is not None:
-            label = _valid_label(label)
-        stmt = (sa.update(ALERTS).where(*self._one(key))
-                .values(label=label, label_at=None if label is None else _instant(now)))
-        return self._change(key, stmt)
-
-    @property
-    def _scope(self) -> str:
-        return UNSCOPED if self.scope is None else self.scope
-
-    def _one(self, key: str) -> list[Any]:
-        """The WHERE of one alert by key: in this store's scope, or in any when none was given."""
-        return [C.key == key] if self.scope is None else [C.key == key, C.scope == self.scope]
-
-    def _refuse_ambiguous(self, key: str, count: int) -> None:
-        if count > 1:
-            raise UsageError(f"alert {key!r} was raised on {count} databases",
-                             hint="give --db URL to say which database's alert")
-
-    def _change(self, key: str, stmt: sa.Update) -> AlertRecord:
-        if not self._readable():
-            raise UnknownAlertError(f"no alert with key {key!r} in the alert state", hint="see 'anomaly alerts list'")
-        def work(conn: Connection) -> sa.Row[Any] | None:
-            matching = conn.execute(sa.select(sa.func.count()).select_from(ALERTS).where(*self._one(key))).scalar()
-            self._refuse_ambiguous(key, int(matching or 0))
-            if conn.execute(stmt).rowcount != 1:
-                return None
-            return conn.execute(sa.select(ALERTS).where(*self._one(key))).first()
-
-        row = self._transact(work, write=True)
-        if row is None:
-            raise UnknownAlertError(f"no alert with key {key!r} in the alert state",
-                                    hint="see 'anomaly alerts list'")
-        return AlertRecord.from_row(row)
-
-    def label_counts(self, check: str | None = None) -> dict[str, dict[str, int]]:
-        """Per check: how many alerts were labelled fraud, false_positive, or not yet."""
-        stmt = sa.select(C.check, C.label, sa.func.count()).group_by(C.check, C.label).order_by(C.check)
-        if self.scope is not None:
-            stmt = stmt.where(C.scope == self.scope)
-        if check is not None:
-            stmt = stmt.where(C.check == check)
-        counts: dict[str, dict[str, int]] = {}
-        if not self._readable():
-            return counts
-        for name, label, n in self._transact(lambda conn: conn.execute(stmt).all(), write=False):
-            bucket = counts.setdefault(name, {"fraud": 0, "false_positive": 0, UNLABELLED: 0})
-            bucket[label or UNLABELLED] += n
-        return counts
-
-
-# The claim: one statement, evaluated on the newest row version under its row lock, so only
-# one of two concurrent runs can turn a due alert into a notified one.
-_CLAIM = (
-    sa.update(ALERTS)
-    .where(C.scope == sa.bindparam("in_scope"), C.key == sa.bindparam("k"))
-    .where(sa.or_(
-        sa.and_(C.acked_at.is_(None),
-                sa.or_(C.last_notified.is_(None),
-                       C.last_notified <= sa.bindparam("cutoff", type_=DATETIME),
-                       C.notified_severity < sa.bindparam("sev"))),
-        C.acked_severity < sa.bindparam("sev"),
-        C.resolved_at.isnot(None),  # a resolved incident found again is a new incident
-    ))
-    # A rise above the acknowledged severity is news: it is notified and needs a new ack.
-    .values(last_notified=sa.bindparam("now", type_=DATETIME), notified_severity=sa.bindparam("sev"),
-            acked_at=None, acked_severity=None, resolved_at=None)
-)
-
-
-# A literal, not a bound 1: pymysql's fast executemany cannot take parameters after VALUES (...).
-_ONE = sa.literal_column("1", sa.Integer)
-
-
-def _upsert_statement(dialect: str) -> sa.Insert:
-    """INSERT a new alert, or refresh a known one (severity, message, last_seen, times_seen)."""
-    if dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        stmt = mysql_insert(ALERTS)
-        return stmt.on_duplicate_key_update({
-            "check": stmt.inserted.check, "severity": stmt.inserted.severity,
-            "last_seen": stmt.inserted.last_seen, "message": stmt.inserted.message,
-            "times_seen": C.times_seen + _ONE, "last_run": stmt.inserted.last_run,
-        })
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    else:
-        raise UsageError(f"the alert state cannot live in a {dialect} database",
-                         hint="use SQLite, MariaDB/MySQL or PostgreSQL")
-    stmt = insert(ALERTS)
-    return stmt.on_conflict_do_update(index_elements=[C.scope, C.key], set_={
-        "check": stmt.excluded.check, "severity": stmt.excluded.severity,
-        "last_seen": stmt.excluded.last_seen, "message": stmt.excluded.message,
-        "times_seen": C.times_seen + _ONE, "last_run": stmt.excluded.last_run,
-    })
-
-
-def _batches(findings: Iterable[Finding], size: int) -> Iterator[list[Finding]]:
-    """Lists of at most `size` findings with distinct keys (a repeated key starts a new batch).
-
-    Distinct keys because one multi-row upsert may not touch a row twice on PostgreSQL,
-    and a repeat must see the first occurrence's mark.
-    """
-    batch: list[Finding] = []
-    keys: set[str] = set()
-    for finding in findings:
-        if len(batch) >= size or finding.key in keys:
-            yield batch
-            batch, keys = [], set()
-        batch.append(finding)
-        keys.add(finding.key)
-    if batch:
-        yield batch
-
-
-def _instant(now: datetime) -> datetime:
-    """Whole seconds (MariaDB and our SQLite format keep no fractions), naive (UTC if it was aware)."""
-    if now.tzinfo is not None:
-        now = now.astimezone(timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=0)
-
-
-def _valid_label(label: str) -> str:
-    if label not in LABELS:
-        raise UsageError(f"unknown label {label!r}", hint="use fraud or false_positive")
-    return label
-
-
-def _transient(exc: DBAPIError) -> bool:
-    """A deadlock or lock timeout between concurrent runs: worth redoing the transaction."""
-    if exc.connection_invalidated:
-        return False
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
-    if sqlstate in ("40P01", "40001"):  # deadlock_detected, serialization_failure
-        return True
-    args = getattr(orig, "args", ())
-    return bool(args) and args[0] in (1205, 1213)  # pymysql: lock wait timeout, deadlock
-
-
-def _already_exists(exc: DBAPIError) -> bool:
-    """CREATE TABLE lost a race with another process (PostgreSQL: a pg_type duplicate; MariaDB: 1050)."""
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in ("42P07", "23505"):
-        return True
-    args = getattr(orig, "args", ())
-    return bool(args) and args[0] in (1050, 1061)
