@@ -73,4 +73,5 @@ def count_unusable_dates(conn: Any, column: Any, *where: Any) -> dict[str, int]:
 
     kind = sa.case((column.is_(None), "no_date"), else_="bad_date")
     stmt = sa.select(kind, sa.func.count()).where(unusable_date(column), *where).group_by(kind)
-    return reason_counts(conn.execute(stmt))
+    found = reason_counts(conn.execute(stmt))
+    return {reason: found[reason] for reason in ("no_date", "bad_date") if reason in found}  # summaries' order

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from anomaly_cli.buckets import EPOCH
-from anomaly_cli.checks._rows import count_unusable_dates
 from anomaly_cli.checks.rates.baseline import Bucket
 from anomaly_cli.checks.rates.rules import UNKNOWN, Source
 from anomaly_cli.model import CheckStats
@@ -21,7 +20,7 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
     import sqlalchemy as sa
 
     from anomaly_cli.db import count_missing, epoch_seconds, table
-    from anomaly_cli.sqlfn import QUANTITY_LIMIT, is_bad_number, usable_date
+    from anomaly_cli.sqlfn import QUANTITY_LIMIT, is_bad_number, unusable_date, usable_date
 
     if source is Source.COUNTS:
         t = table(ctx.schema, "status_counts")
@@ -51,10 +50,14 @@ def measure(ctx: CheckContext, source: Source, approved: str, size: int, load_fr
     rename: dict[str | None, str] = {None: UNKNOWN}
     if source is Source.TRANSACTIONS:
         rename |= {ctx.schema.success_status.lower(): approved, ctx.schema.failed_status.lower(): "failed"}
-    # Rows (or counts) without a time are never judged, only counted, by a query of their own;
-    # rows whose time is no usable time too (a row: its count may be unreadable as well).
+    # Rows (or counts) without a time are never judged, only counted, by a query of their own.
     stats.skip("no_time", count_missing(ctx.conn, ts, total=amount if source is Source.COUNTS else None))
-    stats.skip("bad_time", count_unusable_dates(ctx.conn, ts).get("bad_date", 0))
+    # Rows whose time is no usable time (anywhere), as no_time in the units judged: the (readable)
+    # counts of status_counts rows, transactions otherwise.
+    total = amount if source is Source.COUNTS else None
+    measured = sa.func.coalesce(sa.func.sum(total), 0) if total is not None else sa.func.count()
+    stats.skip("bad_time", int(ctx.conn.execute(
+        sa.select(measured).select_from(t).where(ts.is_not(None), unusable_date(ts))).scalar() or 0))
     null_status = 0
     current: Bucket | None = None
     for start, status, n, unreadable in ctx.conn.execution_options(yield_per=1000).execute(stmt):
