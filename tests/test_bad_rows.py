@@ -3,7 +3,9 @@
 
 Asserted for every check: no traceback, exit code 0 or 1, nothing of a bad value (a non-UTF-8
 byte, a blob) in an error line. For price and spam also: every bad row is counted in the
-summary, under its reason, and nothing bad reaches a finding (no 92233720368547758.07).
+summary, under its reason, and nothing bad reaches a finding (no 92233720368547758.07); for
+sales, failed and behaviour every bad date once, for sales and behaviour every bad amount, for
+rates and checkout every bad row of their tables.
 A check counts the rows it cannot judge: a bad value in a column the check does not judge
 (a customer id for price, an amount outside a burst for spam) is not its to count.
 """
@@ -49,6 +51,7 @@ class Shop:
     expected: dict[str, Counter[str]] = field(default_factory=dict)
     bad_rows: int = 0
     monitoring_bad: Counter[str] = field(default_factory=Counter)  # rates, checkout: bad rows in their tables
+    placed: list[tuple[str, datetime]] = field(default_factory=list)  # (reason, date) of the bad rows with a good date
 
 
 def _param(value: Any) -> tuple[str, Any]:
@@ -68,7 +71,8 @@ def build_shop(tmp_path: Path, seed: int, rows: int = 300) -> Shop:
     plus `rows` bad rows, each with exactly one defect, in random order and values."""
     url = f"sqlite:///{tmp_path / 'fuzz.db'}"
     load_database(url, {})
-    shop = Shop(tmp_path / "fuzz.db", {"price": Counter(), "spam": Counter(), "dated": Counter()})
+    shop = Shop(tmp_path / "fuzz.db", {"price": Counter(), "spam": Counter(), "dated": Counter(),
+                                       "amounts": Counter()})
     rng = random.Random(seed)
     conn = sqlite3.connect(shop.path)
     conn.execute("INSERT INTO products VALUES ('p1', 'Mouse', 100)")
@@ -131,8 +135,11 @@ def build_shop(tmp_path: Path, seed: int, rows: int = 300) -> Shop:
         elif kind == "customer":
             transaction(good_date, customer=rng.choice(BAD_CUSTOMERS))
             shop.expected["spam"]["bad_customer"] += 1
+            shop.placed.append(("bad_customer", datetime.fromisoformat(good_date)))
         else:  # an amount outside any burst: only the checks that add amounts up judge it
             transaction(good_date, amount=rng.choice(BAD_AMOUNTS))
+            shop.expected["amounts"]["bad_amount"] += 1
+            shop.placed.append(("bad_amount", datetime.fromisoformat(good_date)))
         shop.bad_rows += 1
     conn.commit()
     conn.close()
@@ -224,35 +231,56 @@ def test_spam_counts_every_bad_row_and_finds_the_burst(cli, shop: Shop, tmp_path
     assert finding["total_amount"] == 30.0  # six amounts of 5; the 1e308 counted as 0 and noted
 
 
-# Not yet fixed in the checks owned by the sales/failed and rates/checkout work (issue 10 item 10
-# is theirs for those checks); strict=False, so each shows XPASS the day it is.
-OTHERS_XFAIL = "bad values end the check or are not counted yet (fix owned by the {} work)"
-
-
-def _others(check: str, owner: str) -> Any:
-    return pytest.param(check, marks=pytest.mark.xfail(strict=False, reason=OTHERS_XFAIL.format(owner)))
-
-
-@pytest.mark.parametrize("check", [_others("sales", "sales/failed"), _others("failed", "sales/failed")])
+@pytest.mark.parametrize("check", ["sales", "failed", "behaviour"])
 def test_other_transaction_checks_count_every_bad_date(cli, shop: Shop, tmp_path: Path, check: str) -> None:
     counts = skipped(scan(cli, shop, check, tmp_path)["summary"])
     for reason, n in shop.expected["dated"].items():
         assert counts[reason] == n, (reason, dict(counts), dict(shop.expected["dated"]))
 
 
-@pytest.mark.parametrize("check", [_others("rates", "rates/checkout"), _others("checkout", "rates/checkout")])
+def test_sales_counts_every_bad_amount_and_sums_only_good_ones(cli, shop: Shop, tmp_path: Path) -> None:
+    # The bad amounts (1e308, 1e30, 'abc', a blob) plus the 1e308 in the burst, all successful sales.
+    summary = scan(cli, shop, "sales", tmp_path)["summary"]
+    assert skipped(summary)["bad_amount"] == shop.expected["amounts"]["bad_amount"] + 1, summary
+
+
+def test_behaviour_skips_and_counts_bad_customers_and_amounts(cli, shop: Shop, tmp_path: Path) -> None:
+    # Scored from day 8 10:00 (202 clean transactions before it to fit on), among the bad rows
+    # with a good date (the default window, the last 7 days, holds none of them): those in the
+    # window must be left out of the features and counted, the burst's 1e308 amount too.
+    start = DAY0 + timedelta(days=8, hours=10)
+    since = f"{start:%Y-%m-%d %H:%M:%S}"
+    expected = Counter(reason for reason, when in shop.placed if when >= start) + Counter(bad_amount=1)
+    out = tmp_path / "behaviour.json"
+    run = cli("scan", "behaviour", "--db", f"sqlite:///{shop.path}", "--since", since,
+              "--format", "json", "--output", str(out))
+    assert run.exit_code in (0, 1), run.stderr
+    assert "Traceback" not in run.stderr and "Jos" not in run.stderr
+    (result,) = json.loads(out.read_text(encoding="utf-8"))["checks"]
+    assert result["summary"]["status"] != "not_evaluated", result["summary"]
+    counts = skipped(result["summary"])
+    assert counts["bad_amount"] == expected["bad_amount"], result["summary"]
+    assert counts["bad_customer"] == expected["bad_customer"], result["summary"]
+    for reason, n in shop.expected["dated"].items():
+        assert counts[reason] == n, (reason, dict(counts))
+
+
+@pytest.mark.parametrize("check", ["rates", "checkout"])
 def test_monitoring_checks_count_their_bad_rows(cli, shop: Shop, tmp_path: Path, check: str) -> None:
     summary = scan(cli, shop, check, tmp_path)["summary"]
     assert sum(skipped(summary).values()) >= shop.monitoring_bad[check], summary
 
 
-@pytest.mark.xfail(strict=False, reason=OTHERS_XFAIL.format("sales/failed and rates/checkout"))
 def test_scan_all_survives_the_fuzzed_shop(cli, shop: Shop, tmp_path: Path) -> None:
+    from anomaly_cli.checks import registry
+
     out = tmp_path / "all.json"
     run = cli("scan", "all", "--db", f"sqlite:///{shop.path}", "--format", "json", "--output", str(out))
     assert run.exit_code in (0, 1), run.stderr
     assert "Traceback" not in run.stderr and "Jos" not in run.stderr
-    assert len(json.loads(out.read_text(encoding="utf-8"))["checks"]) == 6
+    # Every check ran (the shop has the monitoring tables too), none ended on a bad row.
+    checks = json.loads(out.read_text(encoding="utf-8"))["checks"]
+    assert sorted(c["check"] for c in checks) == sorted(registry())
 
 
 def test_the_fuzzed_shop_holds_a_few_hundred_bad_rows(shop: Shop) -> None:

@@ -60,3 +60,18 @@ def _extreme(conn: Any, func: str, column: Any, *where: Any) -> Any:
     except (ValueError, TypeError, sa.exc.StatementError):
         readable = readable_date(column, conn.dialect.name)
         return conn.execute(sa.select(getattr(sa.func, func)(column)).where(readable, *where)).scalar()
+
+
+def count_unusable_dates(conn: Any, column: Any, *where: Any) -> dict[str, int]:
+    """Rows (matching `where`, anywhere in time) whose date is missing (no_date) or no usable
+    date (bad_date), as price counts them: the checks' main passes keep only usable dates
+    (sqlfn.usable_date), so every such row is counted here exactly once. On engines with real
+    date types this is `column IS NULL`, one index lookup."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.sqlfn import reason_counts, unusable_date
+
+    kind = sa.case((column.is_(None), "no_date"), else_="bad_date")
+    stmt = sa.select(kind, sa.func.count()).where(unusable_date(column), *where).group_by(kind)
+    found = reason_counts(conn.execute(stmt))
+    return {reason: found[reason] for reason in ("no_date", "bad_date") if reason in found}  # summaries' order

@@ -84,6 +84,8 @@ class BehaviourCheck(Check):
         yield from runner.scan(ctx.conn, ctx.schema, ctx.window.since, ctx.window.until, ctx.end,
                                settings(ctx.params), outcome, ctx.currency)
         ctx.stats.count(outcome.judged)  # transactions scored
+        for reason, n in outcome.skipped.items():
+            ctx.stats.skip(reason, n)
         if outcome.not_evaluated:
             ctx.stats.not_evaluated(outcome.not_evaluated)
         for name, value in outcome.notes.items():

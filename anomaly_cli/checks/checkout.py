@@ -223,11 +223,14 @@ class CheckoutCheck(Check):
         direction = Direction(p.get("direction", Direction.DROP))
         rules = Rules(p["drop"], p["min_expected"], p["sensitivity"], direction)
         weeks, min_history = p.get("history", 8), p.get("min_history", 3)
-        from anomaly_cli.db import count_missing, table
+        from anomaly_cli.checks._rows import count_unusable_dates
+        from anomaly_cli.db import table
 
-        # Counted by a query of their own, never judged.
-        no_time = count_missing(ctx.conn, table(ctx.schema, "checkout").c.ts)
-        ctx.stats.skip("no_time", no_time)
+        # Rows without a usable time, anywhere: counted by a query of their own, never judged.
+        unusable = count_unusable_dates(ctx.conn, table(ctx.schema, "checkout").c.ts)
+        ctx.stats.skip("no_time", unusable.get("no_date", 0))
+        if unusable.get("bad_date"):
+            ctx.stats.skip("bad_time", unusable["bad_date"])
         ctx.stats.count(0)
         judge_own = VolumeJudge(Settings.for_bucket(3600, history=weeks, min_history=min(min_history, weeks),
                                                     sensitivity=rules.sensitivity, direction=direction,
@@ -265,25 +268,34 @@ def measure(ctx: CheckContext, since: datetime | None) -> Iterator[Hour]:
     import sqlalchemy as sa
 
     from anomaly_cli.db import epoch_seconds, table, window_bounds
+    from anomaly_cli.sqlfn import MONEY_LIMIT, is_bad_number, usable_date
 
     t = table(ctx.schema, "checkout")
-    # An hour is complete when it has ended: ts + 1 h <= the end of the window (and now).
-    bounds = [t.c.ts <= ctx.end - HOUR, *window_bounds(t.c.ts, since, None)]
+    # An hour is complete when it has ended: ts + 1 h <= the end of the window (and now). Only
+    # usable times: the others are counted once, anywhere, by count_unusable_dates in run().
+    bounds = [usable_date(t.c.ts), t.c.ts <= ctx.end - HOUR, *window_bounds(t.c.ts, since, None)]
     sqlite = ctx.conn.dialect.name == "sqlite"
-    # On SQLite the time is read as epoch seconds: text that is no time comes back as NULL
-    # instead of failing the whole scan when the row is converted.
+    # On SQLite the time is read as epoch seconds: no converter sees the stored text.
     when = epoch_seconds(t.c.ts) if sqlite else t.c.ts
-    stmt = sa.select(when, t.c.today, *(t.c[name] for name in BASELINES)).where(*bounds).order_by(t.c.ts)
+    # A value that is no number below MONEY_LIMIT (SQLite: 'abc', a blob, 1e308) makes the hour
+    # unjudgeable: found in the same pass, and never read (abs(v) >= limit on other engines).
+    columns = [t.c.today, *(t.c[name] for name in BASELINES)]
+    bad = sa.or_(*(sa.and_(c.is_not(None), is_bad_number(c, MONEY_LIMIT)) for c in columns))
+    stmt = (sa.select(when, sa.case((bad, 1), else_=0), *(sa.case((bad, None), else_=c) for c in columns))
+            .where(*bounds).order_by(t.c.ts))
     for row in ctx.conn.execution_options(yield_per=1000).execute(stmt):
         ts = row[0]
         if sqlite and ts is not None:
             ts = EPOCH + timedelta(seconds=int(ts))
-        elif sqlite:
+        elif sqlite:  # a usable time SQLite still cannot place
             ctx.stats.skip("bad_time")
             continue
+        if row[1]:
+            ctx.stats.skip("bad_value")
+            continue
         try:
-            values = [None if v is None else float(v) for v in row[1:]]
-        except (TypeError, ValueError):  # SQLite text in a number column
+            values = [None if v is None else float(v) for v in row[2:]]
+        except (TypeError, ValueError):  # defensive: a value the test above let through
             ctx.stats.skip("bad_value")
             continue
         yield Hour(ts, *values)

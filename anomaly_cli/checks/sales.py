@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
-from anomaly_cli.checks._rows import newest, unreadable_number
+from anomaly_cli.checks._rows import count_unusable_dates, newest
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
@@ -348,22 +348,24 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     """Per-bucket aggregates from the database, in bucket order; sales without a date only counted."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, count_missing, epoch_seconds, table
+    from anomaly_cli.db import cents, epoch_seconds, table
+    from anomaly_cli.sqlfn import MONEY_LIMIT, is_bad_number, usable_date
 
     t = table(ctx.schema, "transactions")
     epoch = epoch_seconds(t.c.transaction_date)
     success = t.c.status == ctx.schema.success_status
-    bounds = [t.c.transaction_date < start_of(end, size)]  # nothing after the last complete bucket
+    # Only usable dates are bucketed ('2025-02-30' would become March 2 on SQLite); the others
+    # are counted apart, anywhere in time (count_unusable_dates), once each.
+    bounds = [usable_date(t.c.transaction_date), t.c.transaction_date < start_of(end, size)]
     if load_from is not None:
         bounds.append(t.c.transaction_date >= start_of(load_from, size))
     amount = t.c.total_amount
-    counted = success
-    bad_amount: Any = sa.literal(0)
-    if ctx.conn.dialect.name == "sqlite":
-        # SQLite keeps 'abc' in a money column and would read it as 0: counted apart instead.
-        unreadable = unreadable_number(amount, "sqlite")
-        counted = sa.and_(success, sa.not_(unreadable))
-        bad_amount = sa.case((sa.and_(success, unreadable), 1), else_=0)
+    # An amount that is no number below MONEY_LIMIT ('abc', a blob, 1e308) is counted and left out
+    # of the sum in the same pass: its cents would overflow SUM (SQLite: "integer overflow").
+    # Elsewhere this is abs(amount) >= limit, false for every amount a NUMERIC column holds.
+    unreadable = sa.and_(amount.is_not(None), is_bad_number(amount, MONEY_LIMIT))
+    counted = sa.and_(success, amount.is_not(None), sa.not_(unreadable))
+    bad_amount: Any = sa.case((sa.and_(success, unreadable), 1), else_=0)
     rows = (
         sa.select(
             # The bucket's start as epoch - epoch % size: integer arithmetic on every engine,
@@ -377,7 +379,8 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
         .where(*bounds)
         .subquery()
     )
-    stats.skip("no_date", count_missing(ctx.conn, t.c.transaction_date, success))
+    for reason, n in count_unusable_dates(ctx.conn, t.c.transaction_date, success).items():
+        stats.skip(reason, n)
     # Grouping by the subquery's column, not the expression: PostgreSQL would not match two
     # copies of an expression with separately bound parameters.
     stmt = (
@@ -387,7 +390,7 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
         .order_by(rows.c.bucket)
     )
     for bucket, ok, revenue, no_amount, count, bad in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        if bucket is None:  # a date SQLite cannot read as one: counted, never judged
+        if bucket is None:  # a usable date SQLite still cannot place: counted, never judged
             stats.skip("bad_date", int(count))
             continue
         # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.

@@ -50,6 +50,7 @@ class Outcome:
     notes: dict[str, Any] = field(default_factory=dict)
     hourly: dict[datetime, float] = field(default_factory=dict)  # highest score per hour (the report's chart)
     high: float | None = None  # the model's high cut-off
+    skipped: dict[str, int] = field(default_factory=dict)  # transactions left out, by reason (sql.count_unusable)
 
 
 def shop_context(conn: Connection, schema: SchemaMap, lo: datetime | None, before: datetime | None) -> Context:
@@ -64,7 +65,7 @@ def shop_context(conn: Connection, schema: SchemaMap, lo: datetime | None, befor
     weekday = ((ts // sql.DAY + 3) % sql.WEEKDAYS).label("weekday")
     bins, days = [1.0] * sql.BINS, [1.0] * sql.WEEKDAYS  # add-one: no bin has share 0
     stmt = (sa.select(bin_, weekday, sa.func.count())
-            .where(t.c.transaction_date.is_not(None), t.c.customer_id.is_not(None),
+            .where(*sql.usable(t),
                    *window_bounds(t.c.transaction_date, lo, before))
             .group_by(bin_, weekday))
     for b, d, n in conn.execute(stmt):
@@ -118,6 +119,8 @@ def scan(conn: Connection, schema: SchemaMap, since: datetime | None, until: dat
         outcome.notes["scored_since"] = since.isoformat()
     lo = since - settings.history
     train_from = since - settings.train_span
+    # Counted first: a second query cannot run while a streamed result is open on MariaDB.
+    outcome.skipped = sql.count_unusable(conn, schema, since, until)
     model = load(settings.model_path) if settings.model_path is not None else None
     step: int | None = None
     if model is None:

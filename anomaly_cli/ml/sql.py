@@ -89,6 +89,40 @@ def to_raw(row: Any) -> Raw:
     return Raw(*out)
 
 
+def usable(t: Any) -> list[Any]:
+    """The transactions the features are measured on: a usable date (sqlfn.usable_date), a
+    customer id that is one, and an amount that is a number below MONEY_LIMIT (or none). The
+    others are counted by count_unusable; on engines with real types only the NULL tests remain."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.sqlfn import MONEY_LIMIT, bad_key, is_bad_number, usable_date
+
+    amount = t.c.total_amount
+    return [usable_date(t.c.transaction_date), t.c.customer_id.is_not(None), sa.not_(bad_key(t.c.customer_id)),
+            sa.or_(amount.is_(None), sa.not_(is_bad_number(amount, MONEY_LIMIT)))]
+
+
+def count_unusable(conn: Connection, schema: SchemaMap, since: datetime | None,
+                   until: datetime | None) -> dict[str, int]:
+    """Transactions left out of the features, by reason: no or a bad date (anywhere), no or a bad
+    customer id, or an amount that is no number below MONEY_LIMIT (in the window scored)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import table, window_bounds
+    from anomaly_cli.sqlfn import MONEY_LIMIT, bad_key, is_bad_number, reason_counts, unusable_date
+
+    t = table(schema, "transactions")
+    date, customer, amount = t.c.transaction_date, t.c.customer_id, t.c.total_amount
+    bad_amount = sa.and_(amount.is_not(None), is_bad_number(amount, MONEY_LIMIT))
+    kind = sa.case((date.is_(None), "no_date"), (unusable_date(date), "bad_date"),
+                   (customer.is_(None), "no_customer"), (bad_key(customer), "bad_customer"),
+                   else_="bad_amount")
+    in_window = sa.and_(sa.or_(customer.is_(None), bad_key(customer), bad_amount),
+                        *window_bounds(date, since, until))
+    stmt = sa.select(kind, sa.func.count()).where(sa.or_(unusable_date(date), in_window)).group_by(kind)
+    return reason_counts(conn.execute(stmt))
+
+
 def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | None, since: datetime | None,
                       *, sample_step: int | None = None, train_from: datetime | None = None,
                       failed_status: str = "FAILED") -> sa.Select:
@@ -103,20 +137,28 @@ def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | 
     import sqlalchemy as sa
 
     from anomaly_cli.db import cents, epoch_seconds, table, window_bounds
+    from anomaly_cli.sqlfn import MONEY_LIMIT, QUANTITY_LIMIT, is_bad_number
 
     t = table(schema, "transactions")
     i = table(schema, "transaction_items")
     p = table(schema, "products")
-    in_range = [t.c.transaction_date.is_not(None), t.c.customer_id.is_not(None),
-                *window_bounds(t.c.transaction_date, lo, until)]
+    in_range = [*usable(t), *window_bounds(t.c.transaction_date, lo, until)]
 
     # Basket: items, distinct products, products this customer never bought before (within
     # the horizon), and the sold vs catalog value of the items both prices are known for.
-    qty = sa.func.coalesce(i.c.quantity, 1)
+    # A quantity or price that is no number below its limit (SQLite: 'two', a blob, 1e308) leaves
+    # the line unpriced (a quantity of 1), tested here, in the same pass: its cents would
+    # overflow the sums. Elsewhere these are range tests.
+    good_qty = sa.or_(i.c.quantity.is_(None), sa.not_(is_bad_number(i.c.quantity, QUANTITY_LIMIT, integer=True)))
+    qty = sa.func.coalesce(sa.case((good_qty, i.c.quantity), else_=None), 1)
     sold, catalog = cents(i.c.product_price) * qty, cents(p.c.product_price) * qty
     nth = sa.func.row_number().over(partition_by=(t.c.customer_id, i.c.product_id),
                                     order_by=(t.c.transaction_date, t.c.transaction_id))
-    priced = sa.and_(p.c.product_price > 0, i.c.product_price.is_not(None))
+    priced = sa.and_(p.c.product_price > 0, i.c.product_price.is_not(None), good_qty,
+                     sa.not_(is_bad_number(p.c.product_price, MONEY_LIMIT)),
+                     sa.not_(is_bad_number(i.c.product_price, MONEY_LIMIT)),
+                     sa.func.abs(p.c.product_price * qty) < MONEY_LIMIT,
+                     sa.func.abs(i.c.product_price * qty) < MONEY_LIMIT)
     lines = (
         sa.select(i.c.transaction_id.label("tid"), i.c.product_id.label("pid"), qty.label("qty"),
                   sa.case((priced, sold), else_=0).label("sold"),
@@ -225,8 +267,7 @@ def count_history(conn: Connection, schema: SchemaMap, lo: datetime | None, befo
 
     t = table(schema, "transactions")
     stmt = sa.select(sa.func.count()).select_from(t).where(
-        t.c.transaction_date.is_not(None), t.c.customer_id.is_not(None),
-        *window_bounds(t.c.transaction_date, lo, before))
+        *usable(t), *window_bounds(t.c.transaction_date, lo, before))
     return int(conn.execute(stmt).scalar() or 0)
 
 
@@ -243,7 +284,7 @@ def usual_hours(conn: Connection, schema: SchemaMap, customers: list[Any], lo: d
     for start in range(0, len(customers), 500):
         chunk = customers[start:start + 500]
         stmt = (sa.select(t.c.customer_id, hour.label("hour"), sa.func.count())
-                .where(t.c.customer_id.in_(chunk), t.c.transaction_date.is_not(None),
+                .where(t.c.customer_id.in_(chunk), *usable(t),
                        *window_bounds(t.c.transaction_date, lo, before))
                 .group_by(t.c.customer_id, hour))
         for cid, h, n in conn.execute(stmt):

@@ -106,10 +106,12 @@ class FailedCheck(Check):
         p = ctx.params
         size = p["bucket"].seconds
         rules = Rules(p["min_volume"], p["min_failures"], p["min_ratio"], p["sensitivity"])
-        from anomaly_cli.db import count_missing, table
+        from anomaly_cli.checks._rows import count_unusable_dates
+        from anomaly_cli.db import table
 
-        no_date = count_missing(ctx.conn, table(ctx.schema, "transactions").c.transaction_date)
-        ctx.stats.skip("no_date", no_date)
+        # Missing and unusable dates, anywhere and once each: the passes below read usable dates only.
+        for reason, n in count_unusable_dates(ctx.conn, table(ctx.schema, "transactions").c.transaction_date).items():
+            ctx.stats.skip(reason, n)
         hi = to_epoch(ctx.end) // size * size  # only complete buckets
         judge_from = lo = None
         if ctx.window.since is not None:

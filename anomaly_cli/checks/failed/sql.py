@@ -31,7 +31,9 @@ def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datet
 
     t, bucket = _bucket(ctx, size)
     status = t.c.status
-    where = [t.c.transaction_date < hi]
+    # Usable dates only ('2025-02-30' would become March 2 on SQLite): the others are counted
+    # once, anywhere, by count_unusable_dates.
+    where = [readable_date(t.c.transaction_date, ctx.conn.dialect.name), t.c.transaction_date < hi]
     if lo is not None:
         where.append(t.c.transaction_date >= lo)
     # Grouping on a subquery column: PostgreSQL would not match a repeated expression with binds.
@@ -43,7 +45,7 @@ def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datet
     stmt = (sa.select(sub.c.bucket, sa.func.count(), sa.func.sum(sub.c.failed), sa.func.sum(sub.c.unknown))
             .group_by(sub.c.bucket).order_by(sub.c.bucket))
     for start, total, failed, unknown in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        if start is None:  # a date SQLite cannot read as one: counted, never judged
+        if start is None:  # a usable date SQLite still cannot place: counted, never judged
             ctx.stats.skip("bad_date", int(total))
             continue
         yield BucketCount(int(start), int(total), int(failed), int(unknown))
@@ -67,7 +69,8 @@ def measure_customers(ctx: CheckContext, size: int,
         ranges = [sa.and_(date >= from_epoch(x.start), date < from_epoch(x.end(size))) for x in chunk]
         sub = (sa.select(bucket.label("bucket"), t.c.customer_id, c.c.customer_name)
                .select_from(t.outerjoin(c, t.c.customer_id == c.c.customer_id))
-               .where(t.c.status == ctx.schema.failed_status, sa.or_(*ranges)).subquery())
+               .where(t.c.status == ctx.schema.failed_status, readable_date(date, ctx.conn.dialect.name),
+                      sa.or_(*ranges)).subquery())
         stmt = (sa.select(sub.c.bucket, sub.c.customer_id, sa.func.max(sub.c.customer_name), sa.func.count())
                 .group_by(sub.c.bucket, sub.c.customer_id))
         for start, customer_id, name, n in ctx.conn.execute(stmt):
