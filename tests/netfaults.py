@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
-def silent_listener() -> Iterator[int]:
-    """A port that accepts connections and never sends a byte."""
+def _serving(on_accept: Callable[[socket.socket], None], stop: threading.Event,
+             opened: list[socket.socket]) -> Iterator[int]:
+    """A listener on 127.0.0.1 whose accepted connections go to `on_accept`, until the block
+    ends; yields its port, then stops accepting and closes every socket in `opened`."""
     server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
+    opened.append(server)
 
     def accept() -> None:
         server.settimeout(0.2)
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
-                held.append(conn)
             except OSError:
                 continue
+            on_accept(conn)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -34,9 +36,19 @@ def silent_listener() -> Iterator[int]:
     finally:
         stop.set()
         thread.join()
-        for conn in held:
-            conn.close()
-        server.close()
+        for sock in opened:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts connections and never sends a byte."""
+    held: list[socket.socket] = []
+    with _serving(held.append, threading.Event(), held) as port:
+        yield port
 
 
 @contextmanager
@@ -44,12 +56,8 @@ def faulty_proxy(target_port: int, trigger: bytes, *, mode: str, after: int = 0)
     """Forward to 127.0.0.1:target_port until the client sends bytes containing `trigger`; then
     mode "stall": stop forwarding the server's answer (the connection stays open), or
     mode "cut": forward `after` more bytes of the answer, then close both sides."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
     stop = threading.Event()
-    sockets: list[socket.socket] = [server]
+    sockets: list[socket.socket] = []
 
     def pipe_client(client: socket.socket, upstream: socket.socket, triggered: threading.Event) -> None:
         try:
@@ -81,28 +89,12 @@ def faulty_proxy(target_port: int, trigger: bytes, *, mode: str, after: int = 0)
         except OSError:
             pass
 
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                client, _ = server.accept()
-            except OSError:
-                continue
-            upstream = socket.create_connection(("127.0.0.1", target_port))
-            sockets.extend([client, upstream])
-            triggered = threading.Event()
-            for fn in (pipe_client, pipe_server):
-                threading.Thread(target=fn, args=(client, upstream, triggered), daemon=True).start()
+    def connect(client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", target_port))
+        sockets.extend([client, upstream])
+        triggered = threading.Event()
+        for fn in (pipe_client, pipe_server):
+            threading.Thread(target=fn, args=(client, upstream, triggered), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        for s in sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
+    with _serving(connect, stop, sockets) as port:
+        yield port

@@ -46,13 +46,13 @@ def watch(
     """
     from anomaly_cli.checks import registry
     from anomaly_cli.config import load_settings
+    from anomaly_cli.model import Window
     from anomaly_cli.notify import sink_from_settings
     from anomaly_cli.params import parse_duration
     from anomaly_cli.scan import AlertOptions, build_request
     from anomaly_cli.state import default_state_url
     from anomaly_cli.summarize import from_settings
     from anomaly_cli.watch import WatchPlan
-    from anomaly_cli.model import Window
     from anomaly_cli.watch import watch as run_watch
 
     known = registry()
