@@ -22,6 +22,19 @@ WHERE ti.product_price < (p.product_price * 0.75) OR ti.product_price > (p.produ
 ORDER BY t.transaction_id
 """
 
+
+
+def _spam(within_60_seconds: str) -> str:
+    """One LAG over each customer's transactions: the 6th within 60 s (the engine's date arithmetic)."""
+    return f"""
+SELECT customer_id, transaction_id, transaction_date FROM (
+  SELECT customer_id, transaction_id, transaction_date,
+         LAG(transaction_date, 5) OVER (PARTITION BY customer_id ORDER BY transaction_date) AS prev
+  FROM transactions) AS w
+WHERE {within_60_seconds}
+"""
+
+
 REFERENCE: dict[str, dict[str, str]] = {
     "sqlite": {
         "price": _PRICE,
@@ -29,13 +42,7 @@ REFERENCE: dict[str, dict[str, str]] = {
 SELECT date(transaction_date) AS day, COUNT(*), SUM(total_amount) FROM transactions
 WHERE status = 'SUCCESS' GROUP BY day ORDER BY day
 """,
-        "spam": """
-SELECT customer_id, transaction_id, transaction_date FROM (
-  SELECT customer_id, transaction_id, transaction_date,
-         LAG(transaction_date, 5) OVER (PARTITION BY customer_id ORDER BY transaction_date) AS prev
-  FROM transactions) AS w
-WHERE unixepoch(transaction_date) - unixepoch(prev) <= 60
-""",
+        "spam": _spam('unixepoch(transaction_date) - unixepoch(prev) <= 60'),
         "failed": """
 SELECT strftime('%Y-%m-%d %H', transaction_date) AS hour, COUNT(*), SUM(status = 'FAILED')
 FROM transactions GROUP BY hour ORDER BY hour
@@ -47,13 +54,7 @@ FROM transactions GROUP BY hour ORDER BY hour
 SELECT date_trunc('day', transaction_date) AS day, COUNT(*), SUM(total_amount) FROM transactions
 WHERE status = 'SUCCESS' GROUP BY day ORDER BY day
 """,
-        "spam": """
-SELECT customer_id, transaction_id, transaction_date FROM (
-  SELECT customer_id, transaction_id, transaction_date,
-         LAG(transaction_date, 5) OVER (PARTITION BY customer_id ORDER BY transaction_date) AS prev
-  FROM transactions) AS w
-WHERE transaction_date - prev <= interval '60 seconds'
-""",
+        "spam": _spam("transaction_date - prev <= interval '60 seconds'"),
         "failed": """
 SELECT date_trunc('hour', transaction_date) AS hour, COUNT(*), COUNT(*) FILTER (WHERE status = 'FAILED')
 FROM transactions GROUP BY hour ORDER BY hour
@@ -65,13 +66,7 @@ FROM transactions GROUP BY hour ORDER BY hour
 SELECT DATE(transaction_date) AS day, COUNT(*), SUM(total_amount) FROM transactions
 WHERE status = 'SUCCESS' GROUP BY day ORDER BY day
 """,
-        "spam": """
-SELECT customer_id, transaction_id, transaction_date FROM (
-  SELECT customer_id, transaction_id, transaction_date,
-         LAG(transaction_date, 5) OVER (PARTITION BY customer_id ORDER BY transaction_date) AS prev
-  FROM transactions) AS w
-WHERE TIMESTAMPDIFF(SECOND, prev, transaction_date) <= 60
-""",
+        "spam": _spam('TIMESTAMPDIFF(SECOND, prev, transaction_date) <= 60'),
         "failed": """
 SELECT DATE_FORMAT(transaction_date, '%%Y-%%m-%%d %%H') AS hour, COUNT(*), SUM(status = 'FAILED')
 FROM transactions GROUP BY hour ORDER BY hour
