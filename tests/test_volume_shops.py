@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from typer.testing import CliRunner
 
 from anomaly_cli.cli import app
