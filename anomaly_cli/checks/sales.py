@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
-from anomaly_cli.checks._rows import count_unusable_dates, newest
+from anomaly_cli.checks._rows import newest
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
@@ -345,55 +345,45 @@ def last_data(ctx: CheckContext) -> datetime | None:
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
             stats: CheckStats) -> Iterator[Measured]:
-    """Per-bucket aggregates from the database, in bucket order; sales without a date only counted."""
+    """Per-bucket aggregates in bucket order, from one pass that also counts the successful
+    sales whose date or amount cannot be used (bucket_keys: the database groups, Python places)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.db import cents, epoch_seconds, table
-    from anomaly_cli.sqlfn import MONEY_LIMIT, is_bad_number, usable_date
+    from anomaly_cli.bucket_keys import BAD_DATE, NO_DATE, gather, key_of, outside
+    from anomaly_cli.db import cents, table
+    from anomaly_cli.sqlfn import MONEY_LIMIT
 
     t = table(ctx.schema, "transactions")
-    epoch = epoch_seconds(t.c.transaction_date)
+    date, amount = t.c.transaction_date, t.c.total_amount
     success = t.c.status == ctx.schema.success_status
-    # Only usable dates are bucketed ('2025-02-30' would become March 2 on SQLite); the others
-    # are counted apart, anywhere in time (count_unusable_dates), once each.
-    bounds = [usable_date(t.c.transaction_date), t.c.transaction_date < start_of(end, size)]
-    if load_from is not None:
-        bounds.append(t.c.transaction_date >= start_of(load_from, size))
-    amount = t.c.total_amount
-    # An amount that is no number below MONEY_LIMIT ('abc', a blob, 1e308) is counted and left out
-    # of the sum in the same pass: its cents would overflow SUM (SQLite: "integer overflow").
-    # Elsewhere this is abs(amount) >= limit, false for every amount a NUMERIC column holds.
-    unreadable = sa.and_(amount.is_not(None), is_bad_number(amount, MONEY_LIMIT))
-    counted = sa.and_(success, amount.is_not(None), sa.not_(unreadable))
-    bad_amount: Any = sa.case((sa.and_(success, unreadable), 1), else_=0)
-    rows = (
-        sa.select(
-            # The bucket's start as epoch - epoch % size: integer arithmetic on every engine,
-            # where a division could round (or turn into a decimal) differently.
-            (epoch - epoch % size.seconds).label("bucket"),
-            sa.case((success, 1), else_=0).label("ok"),
-            sa.case((counted, cents(amount)), else_=None).label("cents"),
-            sa.case((sa.and_(success, amount.is_(None)), 1), else_=0).label("no_amount"),
-            bad_amount.label("bad_amount"),
-        )
-        .where(*bounds)
-        .subquery()
-    )
-    for reason, n in count_unusable_dates(ctx.conn, t.c.transaction_date, success).items():
-        stats.skip(reason, n)
-    # Grouping by the subquery's column, not the expression: PostgreSQL would not match two
-    # copies of an expression with separately bound parameters.
-    stmt = (
-        sa.select(rows.c.bucket, sa.func.sum(rows.c.ok), sa.func.sum(rows.c.cents),
-                  sa.func.sum(rows.c.no_amount), sa.func.count(), sa.func.sum(rows.c.bad_amount))
-        .group_by(rows.c.bucket)
-        .order_by(rows.c.bucket)
-    )
-    for bucket, ok, revenue, no_amount, count, bad in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        if bucket is None:  # a usable date SQLite still cannot place: counted, never judged
-            stats.skip("bad_date", int(count))
-            continue
-        # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
-        stats.skip("bad_amount", int(bad or 0))
-        yield Measured(int(bucket) // size.seconds, int(ok or 0), int(revenue or 0), int(no_amount or 0),
-                       int(count))
+    key = key_of(date, size.seconds)
+    # Without --since every row is read (those from `end` on are dropped below) and the unusable
+    # dates, anywhere in time, are counted in the pass; with it the pass is bounded, an index on
+    # the date serves it, and the unusable dates outside the bounds are counted apart.
+    bounds = [] if load_from is None else [date >= start_of(load_from, size), date < start_of(end, size)]
+    # A number below MONEY_LIMIT; text, a blob or 1e308 (whose cents would overflow SUM) is
+    # counted and left out of the sum. Two comparisons cost SQLite less than typeof().
+    limit = sa.literal(MONEY_LIMIT, literal_execute=True)
+    good = sa.case((sa.and_(amount > -limit, amount < limit), cents(amount)))
+    zero = sa.literal_column("0")
+    # (key, sales, other rows, sales with an amount, readable amounts, cents): the other
+    # statuses only tell an empty bucket from one without sales, in a pass of their own that
+    # costs less than a status column in the sales' GROUP BY.
+    sales = (sa.select(key, sa.func.count(), zero, sa.func.count(amount), sa.func.count(good), sa.func.sum(good))
+             .where(success, *bounds).group_by(key))
+    others = (sa.select(key, zero, sa.func.count(), zero, zero, zero)
+              .where(sa.or_(sa.not_(success), t.c.status.is_(None)), *bounds).group_by(key))
+    buckets, unusable = gather(ctx.conn.execute(sa.union_all(sales, others)), size.seconds)
+    apart = {}
+    if bounds:
+        from anomaly_cli.checks._rows import count_unusable_dates
+
+        apart = count_unusable_dates(ctx.conn, date, success, outside(date, bounds))
+    for reason in (NO_DATE, BAD_DATE):
+        stats.skip(reason, unusable.get(reason, [0])[0] + apart.get(reason, 0))
+    first = load_from if load_from is not None else -(2 ** 62)
+    judged = sorted((start // size.seconds, n) for start, n in buckets.items() if first <= start // size.seconds < end)
+    # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
+    stats.skip("bad_amount", sum(with_amount - readable for _, (_, _, with_amount, readable, _) in judged))
+    for index, (n, other, with_amount, _, revenue) in judged:
+        yield Measured(index, n, revenue, n - with_amount, n + other)

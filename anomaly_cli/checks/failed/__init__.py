@@ -106,19 +106,13 @@ class FailedCheck(Check):
         p = ctx.params
         size = p["bucket"].seconds
         rules = Rules(p["min_volume"], p["min_failures"], p["min_ratio"], p["sensitivity"])
-        from anomaly_cli.checks._rows import count_unusable_dates
-        from anomaly_cli.db import table
-
-        # Missing and unusable dates, anywhere and once each: the passes below read usable dates only.
-        for reason, n in count_unusable_dates(ctx.conn, table(ctx.schema, "transactions").c.transaction_date).items():
-            ctx.stats.skip(reason, n)
         hi = to_epoch(ctx.end) // size * size  # only complete buckets
         judge_from = lo = None
         if ctx.window.since is not None:
             judge_from = -(-to_epoch(ctx.window.since) // size) * size
             lo = ctx.window.since - timedelta(days=p["history"])
         tally = Tally()
-        # The bucket stream is drained before the next query: MySQL cannot interleave open results.
+        # Missing and unusable dates are counted, anywhere and once each, by measure_buckets.
         incidents = list(detect(measure_buckets(ctx, size, lo, from_epoch(hi)), size=size,
                                 history_days=p["history"], judge_from=judge_from, rules=rules, tally=tally,
                                 plot=ctx.plot))

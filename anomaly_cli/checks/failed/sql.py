@@ -25,30 +25,39 @@ def _bucket(ctx: CheckContext, size: int) -> Any:
     return t, epoch - epoch % size
 
 
-def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datetime) -> Iterator[BucketCount]:
-    """Per bucket in [lo, hi): all transactions, failed ones, and ones with an unknown status."""
+def measure_buckets(ctx: CheckContext, size: int, lo: datetime | None, hi: datetime) -> list[BucketCount]:
+    """Per bucket in [lo, hi), in time order: all transactions, failed ones, and ones with an
+    unknown status. The same pass counts the rows whose date is missing or unusable, anywhere in
+    time (bucket_keys: the database groups, Python places)."""
     import sqlalchemy as sa
 
-    t, bucket = _bucket(ctx, size)
-    status = t.c.status
-    # Usable dates only ('2025-02-30' would become March 2 on SQLite): the others are counted
-    # once, anywhere, by count_unusable_dates.
-    where = [readable_date(t.c.transaction_date, ctx.conn.dialect.name), t.c.transaction_date < hi]
-    if lo is not None:
-        where.append(t.c.transaction_date >= lo)
-    # Grouping on a subquery column: PostgreSQL would not match a repeated expression with binds.
-    sub = sa.select(
-        bucket.label("bucket"),
-        sa.case((status == ctx.schema.failed_status, 1), else_=0).label("failed"),
-        sa.case((status.in_([ctx.schema.failed_status, ctx.schema.success_status]), 0), else_=1).label("unknown"),
-    ).where(*where).subquery()
-    stmt = (sa.select(sub.c.bucket, sa.func.count(), sa.func.sum(sub.c.failed), sa.func.sum(sub.c.unknown))
-            .group_by(sub.c.bucket).order_by(sub.c.bucket))
-    for start, total, failed, unknown in ctx.conn.execution_options(yield_per=1000).execute(stmt):
-        if start is None:  # a usable date SQLite still cannot place: counted, never judged
-            ctx.stats.skip("bad_date", int(total))
-            continue
-        yield BucketCount(int(start), int(total), int(failed), int(unknown))
+    from anomaly_cli.bucket_keys import BAD_DATE, NO_DATE, gather, key_of, outside
+    from anomaly_cli.buckets import to_epoch
+    from anomaly_cli.db import table
+
+    t = table(ctx.schema, "transactions")
+    date = t.c.transaction_date
+    key = key_of(date, size)
+    # Without --since every row is read (those from `hi` on are dropped below); with it the pass
+    # is bounded, an index on the date serves it, and the unusable dates outside are counted apart.
+    bounds = [] if lo is None else [date >= lo, date < hi]
+    # Grouped by the stored status, classified after: a CASE on every row costs more, and the
+    # comparisons stay the database's (MariaDB's collation matches 'failed' to 'FAILED').
+    groups = sa.select(key.label("bucket"), t.c.status, sa.func.count().label("n")).where(*bounds)
+    sub = groups.group_by(key, t.c.status).subquery()
+    status = sub.c.status
+    stmt = sa.select(sub.c.bucket, sub.c.n, sa.case((status == ctx.schema.failed_status, sub.c.n), else_=0),
+                     sa.case((status.in_([ctx.schema.failed_status, ctx.schema.success_status]), 0), else_=sub.c.n))
+    buckets, unusable = gather(ctx.conn.execute(stmt), size)
+    apart = {}
+    if bounds:
+        from anomaly_cli.checks._rows import count_unusable_dates
+
+        apart = count_unusable_dates(ctx.conn, date, outside(date, bounds))
+    for reason in (NO_DATE, BAD_DATE):
+        ctx.stats.skip(reason, unusable.get(reason, [0])[0] + apart.get(reason, 0))
+    end = to_epoch(hi)
+    return [BucketCount(start, *counts) for start, counts in sorted(buckets.items()) if start < end]
 
 
 def measure_customers(ctx: CheckContext, size: int,
