@@ -1,0 +1,84 @@
+"""bucket_keys: grouping SQLite dates by their leading text places every row where the full
+per-row check and epoch arithmetic placed it, and counts the same rows as unusable."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from anomaly_cli.bucket_keys import BAD_DATE, NO_DATE, gather, key_of, place
+from anomaly_cli.db import epoch_seconds
+from anomaly_cli.sqlfn import usable_date
+
+EDGES = [
+    "2025-09-12 10:41:07", "2025-09-12 00:00:00", "2025-09-12 23:59:59", "2025-02-30 10:00:00",
+    "2024-02-29 10:00:00", "2025-02-29 10:00:00", "2025-09-12 24:00:00", "2025-09-12 10:99:00",
+    "0000-01-01 00:00:00", "0001-01-01 00:00:00", "1969-12-31 23:30:00", "1970-01-01 00:00:00",
+    "2025-09-12T10:00:00", "2025-09-12 10:00:00 ", "2025-09-12 10:00:00Z", "2025-09-12 23:30:00-01:00",
+    "2025-09-12 10:00:00+05:30", "2025-09-12\t10:00:00", "2025-09-12  10:00  ", "2025-09-12 10:00",
+    "2025-09-12", "12/09/2025", "", "   ", "garbage", "now", "2025-09-12junk", "2460000.5",
+    "2460000.50000000000", "9999-12-31 23:59:59", 1700000000, 2460000.5, b"2025-09-12 10:00:00", None,
+]
+
+
+def fuzzed(seed: int, n: int) -> list[str]:
+    """Plain dates with a few characters replaced, inserted or deleted."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        text = list(f"{rng.randint(0, 9999):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d} "
+                    f"{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}")
+        for _ in range(rng.choice([0, 0, 1, 2, 3])):
+            i, c = rng.randrange(len(text)), rng.choice("0123456789 -:+T.Z\t")
+            op = rng.random()
+            if op < 0.6:
+                text[i] = c
+            elif op < 0.8:
+                text.insert(i, c)
+            else:
+                del text[i]
+        out.append("".join(text))
+    return out
+
+
+@pytest.fixture(scope="module")
+def dates() -> tuple[sa.Engine, sa.Table]:
+    engine = sa.create_engine("sqlite://")
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("d", sa.DateTime))
+    table.create(engine)
+    with engine.begin() as conn:  # the driver's own insert: SQLite keeps each value as given
+        conn.exec_driver_sql("INSERT INTO t (d) VALUES (?)", [(v,) for v in EDGES + fuzzed(7, 20000)])
+    return engine, table
+
+
+@pytest.mark.parametrize("size", [900, 3600, 86400])
+def test_every_row_lands_where_the_full_check_put_it(dates: tuple[sa.Engine, sa.Table], size: int) -> None:
+    engine, t = dates
+    d = t.c.d
+    epoch = epoch_seconds(d)
+    old = sa.case((usable_date(d), epoch - epoch % size), (d.is_(None), sa.literal_column("'none'")),
+                  else_=sa.literal_column("'bad'"))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.type_coerce(old, sa.types.NullType()), key_of(d, size))).all()
+        grouped = conn.execute(sa.select(key_of(d, size), sa.func.count()).group_by(key_of(d, size))).all()
+    expected = Counter({"none": NO_DATE, "bad": BAD_DATE}.get(o, o) for o, _ in rows)  # type: ignore[arg-type]
+    mismatched = [(o, k, place(k, size)) for o, k in rows
+                  if {"none": NO_DATE, "bad": BAD_DATE}.get(o, o) != place(k, size)]  # type: ignore[arg-type]
+    assert not mismatched, mismatched[:10]
+    # Most rows took the cheap path, or this test would prove nothing about it.
+    assert sum(isinstance(k, str) and len(k) > 1 for _, k in rows) > len(rows) // 5
+    buckets, skipped = gather(grouped, size)
+    assert {**{b: n[0] for b, n in buckets.items()}, **{r: n[0] for r, n in skipped.items()}} == dict(expected)
+    assert skipped[NO_DATE] == [1] and skipped[BAD_DATE][0] > 1000
+
+
+def test_engines_with_timestamp_types_keep_the_integer_bucket() -> None:
+    from sqlalchemy.dialects import postgresql
+
+    t = sa.Table("t", sa.MetaData(), sa.Column("d", sa.DateTime))
+    sql = str(sa.select(key_of(t.c.d, 3600)).compile(dialect=postgresql.dialect()))
+    assert "EXTRACT(EPOCH" in sql and "LIKE" not in sql
+    assert place(7200, 3600) == 7200 and place(None, 3600) == NO_DATE
