@@ -63,6 +63,10 @@ def test_every_volume_check_counts_what_it_cannot_read(messy_db: str, cli) -> No
     assert out["rates"]["skipped"]["bad_count"] == 1 and out["rates"]["skipped"]["bad_time"] == 5
     assert out["checkout"]["skipped"] == {"bad_value": 1, "bad_time": 1}
     assert out["freshness"]["status"] in {"ok", "findings", "not_evaluated"}
+    # With --since the pass is bounded by the dates: the unusable ones outside it are still counted.
+    out = summaries(cli, messy_db, "all", "--since", "2025-06-20", "--until", "2025-06-30")
+    assert out["sales"]["skipped"]["bad_date"] == 3 and out["failed"]["skipped"]["bad_date"] == 3
+    assert out["sales"]["skipped"]["bad_amount"] == 3
     # Without --until the newest transaction is text ('yesterday'): the newest readable one counts.
     out = summaries(cli, messy_db, "sales")
     assert out["sales"]["data_ends"].startswith("2025-06-29")
