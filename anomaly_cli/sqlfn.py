@@ -227,3 +227,30 @@ def stream(conn: Any, statement: Any, rows: int = 1000) -> Any:
         finally:
             cursor.close()
     return conn.execution_options(yield_per=rows).execute(statement)
+
+
+class int_div(FunctionElement):  # noqa: N801 - reads as a SQL function
+    """a // b for integer expressions, an integer on every engine (epoch seconds into bins, cents
+    into units).
+
+    Spark's `/` always divides as doubles (7 / 2 is 3.5) and SQLAlchemy's `//` renders it there
+    as `/`: a "bin of the day" then becomes a fraction, unique to each transaction, and a
+    PARTITION BY on it finds no earlier transaction in the same bin. Spark spells integer
+    division `div` (truncating, like SQLite's and PostgreSQL's `/` on integers); elsewhere this
+    is the `//` the engines already run.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(int_div, "hive")
+def _int_div_hive(element: int_div, compiler: Any, **kw: Any) -> str:
+    left, right = element.clauses.clauses
+    return f"(({compiler.process(left, **kw)}) div ({compiler.process(right, **kw)}))"
+
+
+@compiles(int_div)
+def _int_div(element: int_div, compiler: Any, **kw: Any) -> str:
+    left, right = element.clauses.clauses
+    return f"({compiler.process(left // right, **kw)})"

@@ -58,11 +58,12 @@ def shop_context(conn: Connection, schema: SchemaMap, lo: datetime | None, befor
     import sqlalchemy as sa
 
     from anomaly_cli.db import epoch_seconds, table, window_bounds
+    from anomaly_cli.sqlfn import int_div
 
     t = table(schema, "transactions")
     ts = epoch_seconds(t.c.transaction_date)
-    bin_ = ((ts % sql.DAY) // sql.BIN_SECONDS).label("bin")
-    weekday = ((ts // sql.DAY + 3) % sql.WEEKDAYS).label("weekday")
+    bin_ = int_div(ts % sql.DAY, sql.BIN_SECONDS).label("bin")
+    weekday = ((int_div(ts, sql.DAY) + 3) % sql.WEEKDAYS).label("weekday")
     bins, days = [1.0] * sql.BINS, [1.0] * sql.WEEKDAYS  # add-one: no bin has share 0
     stmt = (sa.select(bin_, weekday, sa.func.count())
             .where(*sql.usable(t),

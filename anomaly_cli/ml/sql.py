@@ -137,7 +137,7 @@ def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | 
     import sqlalchemy as sa
 
     from anomaly_cli.db import cents, epoch_seconds, table, window_bounds
-    from anomaly_cli.sqlfn import MONEY_LIMIT, QUANTITY_LIMIT, is_bad_number
+    from anomaly_cli.sqlfn import MONEY_LIMIT, QUANTITY_LIMIT, int_div, is_bad_number
 
     t = table(schema, "transactions")
     i = table(schema, "transaction_items")
@@ -191,9 +191,9 @@ def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | 
             sa.func.coalesce(basket.c.new_products, 0).label("new_products"),
             sa.func.coalesce(basket.c.priced_sold, 0).label("priced_sold"),
             sa.func.coalesce(basket.c.priced_catalog, 0).label("priced_catalog"),
-            ((ts % DAY) // BIN_SECONDS).label("bin"),
+            int_div(ts % DAY, BIN_SECONDS).label("bin"),
             # 1970-01-01 was a Thursday: (days + 3) % 7 makes Monday 0.
-            ((ts // DAY + 3) % WEEKDAYS).label("weekday"),
+            ((int_div(ts, DAY) + 3) % WEEKDAYS).label("weekday"),
         )
         .select_from(t.outerjoin(basket, basket.c.tid == t.c.transaction_id))
         .where(*in_range)
@@ -207,7 +207,7 @@ def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | 
         # A numeric RANGE frame: every transaction of the customer in the last `seconds`.
         return {"partition_by": b.cid, "order_by": b.ts, "range_": (-seconds, 0)}
 
-    units = b.amount // 100
+    units = int_div(b.amount, 100)
     count = sa.func.count
     measured = sa.select(
         b.tid.label("transaction_id"), b.cid.label("customer_id"), b.tdate.label("transaction_date"), b.ts, b.amount, b.failed, b["items"], b.products, b.new_products,
@@ -277,9 +277,10 @@ def usual_hours(conn: Connection, schema: SchemaMap, customers: list[Any], lo: d
     import sqlalchemy as sa
 
     from anomaly_cli.db import epoch_seconds, table, window_bounds
+    from anomaly_cli.sqlfn import int_div
 
     t = table(schema, "transactions")
-    hour = (epoch_seconds(t.c.transaction_date) % DAY) // HOUR
+    hour = int_div(epoch_seconds(t.c.transaction_date) % DAY, HOUR)
     out: dict[Any, list[int]] = {}
     for start in range(0, len(customers), 500):
         chunk = customers[start:start + 500]
