@@ -11,8 +11,9 @@ import json
 import os
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,27 @@ def test_every_check_on_spark_matches_sqlite(demo: tuple[str, str], cli) -> None
     # Read-only is the grants' job on Spark: the user is told so, on one line.
     assert "SELECT grants only" in run.stderr
     print(f"spark: scan all on the demo took {elapsed:.1f} s")
+
+
+def test_a_behaviour_model_trained_on_spark_is_the_one_trained_on_sqlite(demo: tuple[str, str], cli,
+                                                                         tmp_path: Path) -> None:
+    # The other path of behaviour's SQL: `train behaviour`, then `scan behaviour --model` (no fit).
+    sqlite_url, spark_url = demo
+    since = (NOW - timedelta(days=3)).isoformat()
+    models = {}
+    for engine, url in (("sqlite", sqlite_url), ("spark", spark_url)):
+        models[engine] = tmp_path / f"{engine}.model"
+        run = cli("train", "behaviour", "--db", url, "--model", str(models[engine]), "--until", since)
+        assert run.exit_code == 0, run.stderr
+    meta = {e: json.loads(zipfile.ZipFile(m).read("meta.json")) for e, m in models.items()}
+    for m in meta.values():
+        m.pop("id")  # a digest of the skops file, which differs between any two saves
+    assert meta["spark"] == meta["sqlite"] and meta["spark"]["training_rows"] > 0
+    args = ("--format", "json", "--since", since, "--until", NOW.isoformat(), "--model", str(models["sqlite"]))
+    expected = cli("scan", "behaviour", "--db", sqlite_url, *args)
+    run = cli("scan", "behaviour", "--db", spark_url, *args)
+    assert run.exit_code == expected.exit_code == 1, run.stderr
+    assert _document(run) == _document(expected) and _document(run)["checks"][0]["findings"]
 
 
 def test_spark_errors_are_one_line(demo: tuple[str, str], cli) -> None:
