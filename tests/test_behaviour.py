@@ -140,6 +140,32 @@ def test_same_model_file_same_findings_on_every_engine(engine_url: str, cli, tmp
     assert {f["model"] for f in got} == {json.loads(zipfile.ZipFile(model).read("meta.json"))["id"]}
 
 
+@pytest.mark.engines
+def test_measured_features_are_the_same_integers_on_every_engine(engine_url: str, tmp_path: Path,
+                                                                 demo_model) -> None:
+    # Every integer the model's features come from, refunds (negative amounts) included: an
+    # integer division that floors on one engine and truncates on another shows here.
+    from anomaly_cli.config import default_schema
+    from anomaly_cli.db import connect, parse_url
+    from anomaly_cli.ml import sql
+
+    _, rows = demo_model
+    transactions = [t | {"total_amount": -t["total_amount"]} if t["transaction_id"] % 37 == 0 else t
+                    for t in rows["transactions"]]
+    rows = rows | {"transactions": transactions}
+    since = datetime.fromisoformat(SINCE)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    measured = {}
+    for url in (reference, engine_url):
+        load_database(url, rows)
+        stmt = sql.feature_statement(default_schema(), since - timedelta(days=60), DEMO_END, since,
+                                     sample_step=3, train_from=since - timedelta(days=14))
+        with connect(parse_url(url)) as conn:
+            measured[url] = list(sql.stream(conn, stmt))
+    assert any(r.amount < 0 for r in measured[reference]) and len(measured[reference]) > 500
+    assert measured[engine_url] == measured[reference]
+
+
 def test_model_from_another_version_is_refused(cli, tmp_path: Path, demo_model) -> None:
     model, rows = demo_model
     url = f"sqlite:///{tmp_path / 'shop.db'}"

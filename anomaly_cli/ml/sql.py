@@ -207,7 +207,9 @@ def feature_statement(schema: SchemaMap, lo: datetime | None, until: datetime | 
         # A numeric RANGE frame: every transaction of the customer in the last `seconds`.
         return {"partition_by": b.cid, "order_by": b.ts, "range_": (-seconds, 0)}
 
-    units = int_div(b.amount, 100)
+    # abs: MariaDB and DuckDB floor a negative quotient where SQLite, PostgreSQL and Spark truncate
+    # it; a refund's square is the same either way, once its sign is gone.
+    units = int_div(sa.func.abs(b.amount), 100)
     count = sa.func.count
     measured = sa.select(
         b.tid.label("transaction_id"), b.cid.label("customer_id"), b.tdate.label("transaction_date"), b.ts, b.amount, b.failed, b["items"], b.products, b.new_products,
