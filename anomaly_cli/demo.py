@@ -73,14 +73,16 @@ def cloudwalk_dir() -> Path | None:
 
 
 def load_monitoring_demo(conn: Connection, mapping: SchemaMap, now: datetime) -> dict[str, int]:
-    """The public per-minute and hourly files as the two days before today, for `rates` and `checkout`."""
+    """The public per-minute and hourly files as the third and second days before today, for `rates`
+    and `checkout`: their feed then stopped a full day ago whatever the hour, so `freshness` has its
+    stalled feed at 00:10 as at 15:00 (ending them yesterday left a fresh-looking feed after midnight)."""
     from anomaly_cli import loaders
 
     source = cloudwalk_dir()
     if source is None:
         return {}
     counts = {"status_counts": 0, "checkout": 0}
-    for offset, suffix in ((2, "1"), (1, "2")):
+    for offset, suffix in ((3, "1"), (2, "2")):
         day = now.date() - timedelta(days=offset)
         report = loaders.load_counts(conn, mapping, loaders.parse_counts(source / f"transactions_{suffix}.csv", day=day))
         counts["status_counts"] += report.loaded
@@ -112,7 +114,7 @@ def build_demo_database(path: Path, *, now: datetime) -> dict[str, int]:
     """(Re)create the demo SQLite file at `path`: built beside it, then renamed into place.
 
     The shop's six weeks end now; the monitoring tables hold the CloudWalk files as the
-    two days before today.
+    third and second days before today.
     """
     from anomaly_cli import db, schema
 
