@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -271,10 +272,20 @@ def declared_params(check_params: Mapping[str, Iterable[Param]] | None = None) -
     from anomaly_cli.notify import settings_params as notify_params
 
     declared: dict[str, Param] = dict(_general_params() + _schema_params() + notify_params())
-    for check, params in check_params.items():
-        for param in params:
-            declared[f"{check}.{param.name}"] = param
+    declared.update(_thresholds(check_params))
     return declared
+
+
+def _thresholds(check_params: Mapping[str, Iterable[Param]]) -> dict[str, Param]:
+    return {f"{check}.{param.name}": param for check, params in check_params.items() for param in params}
+
+
+def _params_of(checks: Iterable[str]) -> dict[str, Iterable[Param]]:
+    """The thresholds of the named checks that exist, importing only their modules."""
+    from anomaly_cli.checks import find
+
+    found = {name: find(name) for name in checks}
+    return {name: cls.params for name, cls in found.items() if cls is not None}
 
 
 def user_config_file(env: Mapping[str, str] | None = None) -> Path:
@@ -284,6 +295,9 @@ def user_config_file(env: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_CONFIG_HOME", "")
     if xdg and os.path.isabs(xdg):  # read from `env`, so that tests and callers can point it elsewhere
         return Path(xdg) / APP_NAME / DEFAULT_CONFIG_FILE
+    if sys.platform == "linux" and not (xdg or os.environ.get("XDG_CONFIG_HOME", "")).strip():
+        # What platformdirs says there, without the cost of importing it on every start.
+        return Path(os.path.expanduser("~/.config")) / APP_NAME / DEFAULT_CONFIG_FILE
     from platformdirs import user_config_dir
 
     return Path(user_config_dir(APP_NAME)) / DEFAULT_CONFIG_FILE
@@ -322,6 +336,7 @@ def load_settings(
     config_path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    checks: Iterable[str] | None = None,
 ) -> Settings:
     """Resolve every known key: flag > environment > config file > default.
 
@@ -329,11 +344,31 @@ def load_settings(
     `check_params` defaults to every registered check's thresholds, so that one file (or
     environment) serves every command. Unknown keys in the config file are refused, with the
     closest known key, so that a typo does not pass silently.
+
+    `checks` (without `check_params`): the thresholds of these checks are resolved, and those of
+    any other check that the flags, the environment or the file name, so that their keys are
+    still checked; the other checks' modules are not imported (start-up time).
     """
     cwd = cwd or Path.cwd()
     env, warnings = read_environment(cwd, os.environ if environ is None else environ)
 
+    lazy = check_params is None and checks is not None
+    if lazy:
+        from anomaly_cli.checks import names
+
+        assert checks is not None
+        named = [n for n in names() if any(v.startswith(env_name(n) + "_") for v in env)]
+        check_params = _params_of(dict.fromkeys([*checks, *named]))
     declared = declared_params(check_params)
+
+    def known(key: str) -> bool:
+        """Whether `key` is declared; the key of a check not declared yet declares its thresholds."""
+        if lazy and key not in declared:
+            declared.update(_thresholds(_params_of([key.partition(".")[0]])))
+        return key in declared
+
+    def unknown(key: str, where: str) -> None:
+        _unknown_key(key, where, declared_params() | declared if lazy else declared)
     from anomaly_cli.notify import DESTINATIONS, destination_param
 
     if config_path is None and env.get("ANOMALY_CONFIG"):
@@ -341,8 +376,8 @@ def load_settings(
     if config_path is None:
         config_path = discover_config(cwd, env)
     for key, value in flags.items():
-        if value is not None and key not in declared:
-            _unknown_key(key, "--set", declared)
+        if value is not None and not known(key):
+            unknown(key, "--set")
     file_values = read_config_file(config_path) if config_path is not None else {}
     # [notify.destinations] names are the user's own: each becomes a key of its own, from the
     # file or from ANOMALY_NOTIFY_DESTINATIONS_<NAME> (tokens kept out of the file).
@@ -352,8 +387,8 @@ def load_settings(
     for key in named:
         declared[key] = destination_param(key)
     for key in file_values:
-        if key not in declared:
-            _unknown_key(key, str(config_path), declared)
+        if not known(key):
+            unknown(key, str(config_path))
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}

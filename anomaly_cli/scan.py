@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from anomaly_cli import __version__
-from anomaly_cli.checks import Check, CheckContext, registry
+from anomaly_cli.checks import Check, CheckContext, find, registry
 from anomaly_cli.errors import SchemaError, UsageError
 from anomaly_cli.exit_codes import ExitCode, FailOn, exit_code_for
 from anomaly_cli.model import CheckInfo, CheckStats, Finding, RunInfo, ScanReport, Window
@@ -83,10 +83,9 @@ class ScanRequest:
 def build_request(settings: Settings, checks: Sequence[str], window: Window, **options: Any) -> ScanRequest:
     """A request from resolved settings: each check's thresholds validated, the text writer chosen."""
     settings.database_url()  # refused now, before anything runs, if missing or malformed
-    known = registry()
     params: dict[str, dict[str, Any]] = {}
     for name in checks:
-        cls = known[name]
+        cls = _check(name)
         params[name] = settings.check_params(name, cls.params)
         try:
             cls.validate(params[name])
@@ -131,9 +130,8 @@ def scan(db: str, checks: Sequence[str] | None = None, *, since: str | None = No
 
     loaded = load_settings(flags={"db.url": db, **(settings or {})}, config_path=config)
     names = list(checks) if checks else list(registry())
-    unknown = [n for n in names if n not in registry()]
-    if unknown:
-        raise UsageError(f"unknown check {unknown[0]!r}", hint="one of " + ", ".join(registry()))
+    for name in names:
+        _check(name)
     now = datetime.now()
     request = build_request(loaded, names, parse_window(since, until, now=now), keep_findings=True,
                             skip_unavailable=checks is None, now=now)
@@ -150,7 +148,7 @@ def run_scan(request: ScanRequest) -> ScanReport:
 
     now = request.now or datetime.now()
     url = db.parse_url(request.database)
-    classes = [registry()[name] for name in request.checks]
+    classes = [_check(name) for name in request.checks]
     with ExitStack() as stack:
         claim = store = None
         if request.alerts is not None:
@@ -189,6 +187,14 @@ def run_scan(request: ScanRequest) -> ScanReport:
         for sink in sinks:
             sink.end(report)
     return report
+
+
+def _check(name: str) -> type[Check]:
+    """A check by name, importing only its module (and the plugins'); an unknown name is refused."""
+    cls = find(name)
+    if cls is None:
+        raise UsageError(f"unknown check {name!r}", hint="one of " + ", ".join(registry()))
+    return cls
 
 
 def _resolve(store: Any, outcomes: Sequence[Any], moment: datetime) -> tuple[Finding, ...]:

@@ -314,6 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="best of N end-to-end and raw runs (default 1)")
     parser.add_argument("--no-raw", action="store_true", help="only end to end and memory (no raw SQL replay)")
     parser.add_argument("--no-help-timing", action="store_true", help="skip timing anomaly --help and the tiny-database scans")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only time anomaly --help and the tiny-database scans (no engine runs)")
     parser.add_argument("--seed", type=int, default=7, help="data generator seed (default 7)")
     parser.add_argument("--data-dir", type=Path, default=generate.DATA_DIR, help="SQLite database cache")
     parser.add_argument("--mariadb-url", default=generate.SERVERS["mariadb"], help="MariaDB server URL")
@@ -325,6 +327,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown engine(s) {', '.join(bad)}; use {', '.join(ENGINES)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.startup_only:
+        if args.no_help_timing:
+            parser.error("--startup-only and --no-help-timing leave nothing to measure")
+        args.engine_list = []
     return args
 
 

@@ -1,8 +1,12 @@
 """The check API and registry: every module in this package (and every installed plugin that
-declares an `anomaly.checks` entry point) registers one check here by name."""
+declares an `anomaly.checks` entry point) registers one check here by name.
+
+A built-in check is named as its module, so one check is found without importing the others:
+start-up time is import time, and `anomaly scan price` needs price's module only."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Iterator
@@ -109,15 +113,25 @@ class PluginError(ConfigError):
 
 
 _REGISTRY: dict[str, type[Check]] = {}
+_DISCOVERED: set[str] = set()  # "builtin", "plugins": what has been imported
+
+
+@functools.cache
+def builtin_names() -> tuple[str, ...]:
+    """The built-in checks' names, without importing them: a built-in check is named as its
+    module (or package) here, so `anomaly scan price` imports price's module and no other."""
+    return tuple(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def register(cls: type[Check]) -> type[Check]:
-    """Class decorator: add a check under its name; a second check with that name is an error."""
+    """Class decorator: add a check under its name; a second check with that name is an error,
+    and so is a plugin taking a built-in check's name (whether or not that one is imported yet)."""
     existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing is not cls:
-        raise DuplicateCheckError(
-            f"check name {cls.name!r} is registered twice ({existing.__module__} and {cls.__module__})"
-        )
+    taken = existing.__module__ if existing is not None and existing is not cls else None
+    if existing is None and not cls.__module__.startswith(f"{__name__}.") and cls.name in builtin_names():
+        taken = f"{__name__}.{cls.name}"
+    if taken is not None:
+        raise DuplicateCheckError(f"check name {cls.name!r} is registered twice ({taken} and {cls.__module__})")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -125,14 +139,13 @@ def register(cls: type[Check]) -> type[Check]:
 ENTRY_POINT_GROUP = "anomaly.checks"
 
 
-def _discover() -> None:
-    """Import the built-in check modules, then every plugin's (entry point group anomaly.checks).
+def _load_plugins() -> None:
+    """Import every plugin's check (entry point group anomaly.checks), once.
 
     A plugin's entry point names a module (which registers with @register) or a Check class.
     """
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
+    if "plugins" in _DISCOVERED:
+        return
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
@@ -143,10 +156,31 @@ def _discover() -> None:
                               f"{type(exc).__name__}: {exc}") from exc
         if isinstance(loaded, type) and issubclass(loaded, Check):
             register(loaded)
+    _DISCOVERED.add("plugins")  # only when all loaded: a broken plugin is refused at every lookup
+
+
+def find(name: str, *, plugins: bool = True) -> type[Check] | None:
+    """The check called `name`, importing only its module, or None if there is none. With
+    `plugins` (what runs a check wants), the plugins are loaded too, so that one taking a
+    built-in name is refused; `scan price --help` can do without them."""
+    if name in builtin_names():
+        importlib.import_module(f"{__name__}.{name}")
+    if plugins or name not in _REGISTRY:
+        _load_plugins()
+    return _REGISTRY.get(name)
+
+
+def names() -> list[str]:
+    """Every check's name: the built-in ones without importing them, then the plugins' (loaded)."""
+    _load_plugins()
+    return list(dict.fromkeys([*builtin_names(), *_REGISTRY]))
 
 
 def registry() -> dict[str, type[Check]]:
-    """All checks by name, in `order` (modules and plugins imported on first use)."""
-    if not _REGISTRY:
-        _discover()
+    """All checks by name, in `order` (every built-in module and plugin imported on first use)."""
+    if "builtin" not in _DISCOVERED:
+        for name in builtin_names():
+            importlib.import_module(f"{__name__}.{name}")
+        _DISCOVERED.add("builtin")
+    _load_plugins()
     return {c.name: c for c in sorted(_REGISTRY.values(), key=lambda c: (c.order, c.name))}

@@ -45,6 +45,12 @@ def _silence_stdout() -> None:
 class AnomalyGroup(typer.core.TyperGroup):
     """Turns every failure into one line on stderr and an exit code, at one place."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from anomaly_cli.cli.coercion import without_pydantic
+
+        without_pydantic(self)
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
@@ -56,10 +62,6 @@ class AnomalyGroup(typer.core.TyperGroup):
             except ValueError:  # not the main thread (a test runner's worker): leave signals alone
                 pass
         try:
-            from anomaly_cli.cli.scan import REGISTRY_ERRORS
-
-            if REGISTRY_ERRORS:
-                raise REGISTRY_ERRORS[0]
             code = super().main(args=argv, prog_name=prog_name or PROG, complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except _click.exceptions.NoArgsIsHelpError as exc:

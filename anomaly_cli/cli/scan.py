@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from anomaly_cli.checks import Check, registry
 from anomaly_cli.cli.apps import app, help_text, say, scan_app
 from anomaly_cli.cli.outputs import output_format, output_path, use_color
 from anomaly_cli.errors import UsageError
@@ -23,6 +22,9 @@ from anomaly_cli.exit_codes import FailOn
 from anomaly_cli.output import stdout_is_terminal
 from anomaly_cli.render import OutputFormat
 from anomaly_cli.summarize_mode import SummarizeMode
+
+if TYPE_CHECKING:
+    from anomaly_cli.checks import Check
 
 LLM_PANEL = "Plain-English summaries"
 ALERTS_PANEL = "Repeat alerts"
@@ -169,12 +171,11 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
     from anomaly_cli.config import load_settings
     from anomaly_cli.render import RenderOptions
     from anomaly_cli.scan import AlertOptions, Output, build_request, run_scan
-    from anomaly_cli.state import default_state_url
     from anomaly_cli.timewindow import parse_window
 
     flags = {**set_values(given.get("set") or ()),
              **{k: v for k, v in settings_flags(options, given).items() if v is not None}}
-    settings = load_settings(flags=flags, config_path=given.get("config"))
+    settings = load_settings(flags=flags, config_path=given.get("config"), checks=checks)
     if not given.get("quiet"):
         for warning in settings.warnings:
             say(warning)
@@ -201,6 +202,8 @@ def run_scan_command(checks: list[str], given: dict[str, Any], options: tuple[Co
         check_destination(metrics)
     alerts = None
     if given.get("new_only"):
+        from anomaly_cli.state import default_state_url  # the alert store's module: only with --new-only
+
         alerts = AlertOptions(state_url=settings["state"] or default_state_url(settings.environ),
                               cooldown=settings["cooldown"])
     status = None
@@ -302,30 +305,55 @@ def epilog(name: str) -> str:
             f"  anomaly scan {name} --db \"$SHOP_DB\" --since 1d -o {name}.json --fail-on high --quiet")
 
 
-# A plugin that cannot load (or takes a taken name) is reported by the CLI's error boundary,
-# as one line and exit 2, when the command runs: commands are registered at import time.
-REGISTRY_ERRORS: list[Exception] = []
+ALL_HELP = ("Run every check on one connection; the exit code is the worst. A check whose tables the database "
+            "lacks is skipped with a note (a monitoring-only database runs rates and checkout).")
 
 
-def _register_scan_commands() -> None:
-    from anomaly_cli.errors import ConfigError
+class ScanGroup(typer.core.TyperGroup):
+    """`anomaly scan <check>`: a check's command is built when it is asked for, so that `scan price`
+    imports price's module and no other check's (start-up time is import time); `scan --help`,
+    `scan all` and a name that is not built in import them all, plugins included."""
 
-    try:
-        checks = registry()
-    except ConfigError as exc:
-        REGISTRY_ERRORS.append(exc)
-        return
-    for name, cls in checks.items():
-        scan_app.command(name=name, help=help_text(cls.__doc__ or name), epilog=epilog(name))(
-            _build_scan_command([cls], cls.__doc__ or name))
-    scan_app.command(name="all", epilog=epilog("all"),
-                     help="Run every check on one connection; the exit code is the worst. A check whose "
-                          "tables the database lacks is skipped with a note (a monitoring-only database "
-                          "runs rates and checkout).")(
-        _build_scan_command(list(checks.values()), "Run every check.", every=True))
+    def list_commands(self, ctx: Any) -> list[str]:
+        from anomaly_cli.checks import registry
+
+        return [*registry(), "all"]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            command = _scan_command(cmd_name)
+            if command is None:  # a typo: every command built, for Typer's "did you mean"
+                for name in self.list_commands(ctx):
+                    self.get_command(ctx, name)
+                return None
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
 
 
-_register_scan_commands()
+def _scan_command(name: str) -> Any:
+    """The click command of `scan <name>` (None for an unknown check), built as Typer builds one.
+
+    A plugin that cannot load, or takes a taken name, raises here or when the scan runs: the CLI's
+    error boundary makes it one line and exit 2."""
+    from anomaly_cli.checks import find, registry
+    from anomaly_cli.cli.coercion import without_pydantic
+
+    if name == "all":
+        checks, doc, help_ = list(registry().values()), "Run every check.", ALL_HELP
+    else:
+        cls = find(name, plugins=False)  # the plugins are loaded (and judged) when it runs
+        if cls is None:
+            return None
+        checks, doc = [cls], cls.__doc__ or name
+        help_ = help_text(doc)
+    one = typer.Typer()
+    one.command(name=name, help=help_, epilog=epilog(name))(_build_scan_command(checks, doc, every=name == "all"))
+    command = typer.main.get_command_from_info(one.registered_commands[0], rich_markup_mode=app.rich_markup_mode,
+                                               pretty_exceptions_short=app.pretty_exceptions_short)
+    return without_pydantic(command)
+
+
+scan_app.info.cls = ScanGroup
 
 
 @app.command()
@@ -351,6 +379,8 @@ def demo(
 
         counts = build_demo_database(path, now=datetime.now())
         target = str(path)
+    from anomaly_cli.checks import registry
+
     say(f"demo database {path}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
     run_scan_command(list(registry()), {"db": target, "format": fmt, "fail_on": FailOn.NEVER}, every=True)
     say(f"explore it: anomaly scan price --db {target}   (or: anomaly scan all --db {target} --format json)")

@@ -94,13 +94,14 @@ def routes(values: Mapping[str, Any]) -> dict[str, set[Severity]]:
 
 def sink_from_settings(settings: Settings, **delivery: Any) -> NotifySink | None:
     """The notification sink the settings ask for, or None when there is no destination."""
-    from anomaly_cli.notify.channels import make_channel
-    from anomaly_cli.notify.sink import Delivery, NotifySink, Route
-
     values = settings.values
     wanted = routes(values)
     if not wanted:
         return None
+    # Here, not above: a scan without destinations does not import HTTP clients.
+    from anomaly_cli.notify.channels import make_channel
+    from anomaly_cli.notify.sink import Delivery, NotifySink, Route
+
     names = {v: k.removeprefix(DESTINATIONS) for k, v in values.items() if k.startswith(DESTINATIONS) and v}
     timeout = values["notify.timeout"]
     built = [Route(make_channel(url, timeout=timeout, label=names.get(url), hold=values["cooldown"]), frozenset(sev))
