@@ -6,6 +6,7 @@ user as one line on stderr and an exit code, decided once, in `AnomalyGroup.main
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -17,6 +18,8 @@ import typer
 from typer import _click
 
 from anomaly_cli.cli.apps import PROG, app, say
+from anomaly_cli.cli.coercion import without_pydantic
+from anomaly_cli.cli.lazy import LazyGroup, build_command, build_group
 from anomaly_cli.errors import AnomalyError, OutputClosed
 from anomaly_cli.exit_codes import ExitCode, exit_code_for_error
 
@@ -42,14 +45,25 @@ def _silence_stdout() -> None:
         pass
 
 
-class AnomalyGroup(typer.core.TyperGroup):
-    """Turns every failure into one line on stderr and an exit code, at one place."""
+class AnomalyGroup(LazyGroup):
+    """Turns every failure into one line on stderr and an exit code, at one place; builds only
+    the command that runs (see LazyGroup)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from anomaly_cli.cli.coercion import without_pydantic
+        without_pydantic(self)  # its own options: --version, --debug, completion
 
-        without_pydantic(self)
+    def names(self) -> list[str]:
+        _registered(*MODULES)
+        return [*_COMMANDS, *_GROUPS]
+
+    def build(self, name: str) -> Any:
+        _registered(*COMMAND_MODULES.get(name, ()))
+        if name not in _COMMANDS and name not in _GROUPS:
+            _registered(*MODULES)  # a command missing from COMMAND_MODULES: found, only slower
+        if name in _COMMANDS:
+            return build_command(_COMMANDS[name], app)
+        return build_group(_GROUPS[name], app) if name in _GROUPS else None
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -104,8 +118,29 @@ class AnomalyGroup(typer.core.TyperGroup):
 
 app.info.cls = AnomalyGroup
 
-# Each module adds its commands to the apps it imports.
-from anomaly_cli.cli import admin, alerts, configure, ml, report, scan, watch  # noqa: E402,F401
+# Each module adds its commands to the apps it imports; `anomaly scan ...` imports the one that
+# defines scan (a name missing here is still found, only slower). In this order, `anomaly --help`
+# lists the commands as Typer would.
+MODULES = {"admin": ("db", "load"), "alerts": ("alerts",), "configure": ("config",), "ml": ("evaluate", "train"),
+           "report": ("report",), "scan": ("scan", "demo"), "watch": ("watch",)}
+COMMAND_MODULES = {name: (module,) for module, names in MODULES.items() for name in names}
+_COMMANDS: dict[str, Any] = {}  # name -> typer.models.CommandInfo
+_GROUPS: dict[str, Any] = {}  # name -> typer.models.TyperInfo
+
+
+def _registered(*modules: str) -> None:
+    """Import these command modules and take what they registered on `app` from it: Typer would
+    build all of it (reading every signature) on each start; AnomalyGroup builds the one asked for."""
+    for module in modules:
+        importlib.import_module(f"{__name__}.{module}")
+    for info in app.registered_commands:
+        _COMMANDS[info.name or typer.main.get_command_name(info.callback.__name__)] = info  # type: ignore[union-attr]
+    _GROUPS.update((info.name, info) for info in app.registered_groups)
+    app.registered_commands.clear()
+    app.registered_groups.clear()
+
+
+_registered()  # the groups apps.py declares
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from anomaly_cli.cli.apps import app, help_text, say, scan_app
+from anomaly_cli.cli.lazy import LazyGroup, build_command
 from anomaly_cli.cli.outputs import output_format, output_path, use_color
 from anomaly_cli.errors import UsageError
 from anomaly_cli.exit_codes import FailOn
@@ -309,48 +310,33 @@ ALL_HELP = ("Run every check on one connection; the exit code is the worst. A ch
             "lacks is skipped with a note (a monitoring-only database runs rates and checkout).")
 
 
-class ScanGroup(typer.core.TyperGroup):
+class ScanGroup(LazyGroup):
     """`anomaly scan <check>`: a check's command is built when it is asked for, so that `scan price`
-    imports price's module and no other check's (start-up time is import time); `scan --help`,
-    `scan all` and a name that is not built in import them all, plugins included."""
+    imports price's module and no other check's; `scan --help`, `scan all` and a name that is not
+    built in import them all, plugins included."""
 
-    def list_commands(self, ctx: Any) -> list[str]:
+    def names(self) -> list[str]:
         from anomaly_cli.checks import registry
 
         return [*registry(), "all"]
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands:
-            command = _scan_command(cmd_name)
-            if command is None:  # a typo: every command built, for Typer's "did you mean"
-                for name in self.list_commands(ctx):
-                    self.get_command(ctx, name)
+    def build(self, name: str) -> Any:
+        """The command of `scan <name>`, None for an unknown check. A plugin that cannot load, or
+        takes a taken name, raises here or when the scan runs: the CLI's error boundary makes it
+        one line and exit 2."""
+        from anomaly_cli.checks import find, registry
+
+        if name == "all":
+            checks, doc, help_ = list(registry().values()), "Run every check.", ALL_HELP
+        else:
+            cls = find(name, plugins=False)  # the plugins are loaded (and judged) when it runs
+            if cls is None:
                 return None
-            self.commands[cmd_name] = command
-        return self.commands[cmd_name]
-
-
-def _scan_command(name: str) -> Any:
-    """The click command of `scan <name>` (None for an unknown check), built as Typer builds one.
-
-    A plugin that cannot load, or takes a taken name, raises here or when the scan runs: the CLI's
-    error boundary makes it one line and exit 2."""
-    from anomaly_cli.checks import find, registry
-    from anomaly_cli.cli.coercion import without_pydantic
-
-    if name == "all":
-        checks, doc, help_ = list(registry().values()), "Run every check.", ALL_HELP
-    else:
-        cls = find(name, plugins=False)  # the plugins are loaded (and judged) when it runs
-        if cls is None:
-            return None
-        checks, doc = [cls], cls.__doc__ or name
-        help_ = help_text(doc)
-    one = typer.Typer()
-    one.command(name=name, help=help_, epilog=epilog(name))(_build_scan_command(checks, doc, every=name == "all"))
-    command = typer.main.get_command_from_info(one.registered_commands[0], rich_markup_mode=app.rich_markup_mode,
-                                               pretty_exceptions_short=app.pretty_exceptions_short)
-    return without_pydantic(command)
+            checks, doc = [cls], cls.__doc__ or name
+            help_ = help_text(doc)
+        one = typer.Typer()
+        one.command(name=name, help=help_, epilog=epilog(name))(_build_scan_command(checks, doc, every=name == "all"))
+        return build_command(one.registered_commands[0], app)
 
 
 scan_app.info.cls = ScanGroup
