@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -203,6 +202,8 @@ def _read_text(path: Path, what: str) -> str:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The keys of a TOML file; of a pyproject.toml, those of its [tool.anomaly] table."""
+    import tomllib  # here: most runs have no config file
+
     text = _read_text(path, "config file")
     try:
         document = tomllib.loads(text)
@@ -280,14 +281,6 @@ def _thresholds(check_params: Mapping[str, Iterable[Param]]) -> dict[str, Param]
     return {f"{check}.{param.name}": param for check, params in check_params.items() for param in params}
 
 
-def _params_of(checks: Iterable[str]) -> dict[str, Iterable[Param]]:
-    """The thresholds of the named checks that exist, importing only their modules."""
-    from anomaly_cli.checks import find
-
-    found = {name: find(name) for name in checks}
-    return {name: cls.params for name, cls in found.items() if cls is not None}
-
-
 def user_config_file(env: Mapping[str, str] | None = None) -> Path:
     """The per-user file: anomaly.toml in the platform's config directory (~/.config/anomaly on
     Linux, honouring XDG_CONFIG_HOME)."""
@@ -295,8 +288,7 @@ def user_config_file(env: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_CONFIG_HOME", "")
     if xdg and os.path.isabs(xdg):  # read from `env`, so that tests and callers can point it elsewhere
         return Path(xdg) / APP_NAME / DEFAULT_CONFIG_FILE
-    if sys.platform == "linux" and not (xdg or os.environ.get("XDG_CONFIG_HOME", "")).strip():
-        # What platformdirs says there, without the cost of importing it on every start.
+    if sys.platform == "linux" and not (xdg or os.environ.get("XDG_CONFIG_HOME", "")).strip():  # as platformdirs
         return Path(os.path.expanduser("~/.config")) / APP_NAME / DEFAULT_CONFIG_FILE
     from platformdirs import user_config_dir
 
@@ -311,6 +303,8 @@ def discover_config(cwd: Path, env: Mapping[str, str]) -> Path | None:
         return local
     pyproject = cwd / PYPROJECT
     if pyproject.is_file():
+        import tomllib
+
         try:
             with pyproject.open("rb") as fh:
                 if isinstance(tomllib.load(fh).get("tool", {}).get("anomaly"), dict):
@@ -345,30 +339,26 @@ def load_settings(
     environment) serves every command. Unknown keys in the config file are refused, with the
     closest known key, so that a typo does not pass silently.
 
-    `checks` (without `check_params`): the thresholds of these checks are resolved, and those of
-    any other check that the flags, the environment or the file name, so that their keys are
-    still checked; the other checks' modules are not imported (start-up time).
+    `checks` (instead of `check_params`): only these checks' thresholds, and those of the checks
+    the flags, the environment or the file name; the other checks' modules are not imported.
     """
     cwd = cwd or Path.cwd()
     env, warnings = read_environment(cwd, os.environ if environ is None else environ)
 
     lazy = check_params is None and checks is not None
     if lazy:
-        from anomaly_cli.checks import names
+        from anomaly_cli.checks import names, params_of
 
-        assert checks is not None
-        named = [n for n in names() if any(v.startswith(env_name(n) + "_") for v in env)]
-        check_params = _params_of(dict.fromkeys([*checks, *named]))
+        in_env = [n for n in names() if any(v.startswith(env_name(n) + "_") for v in env)]
+        check_params = params_of([*(checks or ()), *in_env])
     declared = declared_params(check_params)
 
-    def known(key: str) -> bool:
-        """Whether `key` is declared; the key of a check not declared yet declares its thresholds."""
-        if lazy and key not in declared:
-            declared.update(_thresholds(_params_of([key.partition(".")[0]])))
-        return key in declared
+    def refuse_unknown(key: str, where: str) -> None:
+        if lazy and key not in declared:  # a key of another check: declare that check's thresholds
+            declared.update(_thresholds(params_of([key.partition(".")[0]])))
+        if key not in declared:
+            _unknown_key(key, where, declared_params() | declared if lazy else declared)
 
-    def unknown(key: str, where: str) -> None:
-        _unknown_key(key, where, declared_params() | declared if lazy else declared)
     from anomaly_cli.notify import DESTINATIONS, destination_param
 
     if config_path is None and env.get("ANOMALY_CONFIG"):
@@ -376,8 +366,8 @@ def load_settings(
     if config_path is None:
         config_path = discover_config(cwd, env)
     for key, value in flags.items():
-        if value is not None and not known(key):
-            unknown(key, "--set")
+        if value is not None:
+            refuse_unknown(key, "--set")
     file_values = read_config_file(config_path) if config_path is not None else {}
     # [notify.destinations] names are the user's own: each becomes a key of its own, from the
     # file or from ANOMALY_NOTIFY_DESTINATIONS_<NAME> (tokens kept out of the file).
@@ -387,8 +377,7 @@ def load_settings(
     for key in named:
         declared[key] = destination_param(key)
     for key in file_values:
-        if not known(key):
-            unknown(key, str(config_path))
+        refuse_unknown(key, str(config_path))
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -168,6 +168,12 @@ def find(name: str, *, plugins: bool = True) -> type[Check] | None:
     if plugins or name not in _REGISTRY:
         _load_plugins()
     return _REGISTRY.get(name)
+
+
+def params_of(names: Iterable[str]) -> dict[str, tuple[Param, ...]]:
+    """The thresholds of the named checks that exist, importing only their modules."""
+    found = {name: find(name) for name in names}
+    return {name: cls.params for name, cls in found.items() if cls is not None}
 
 
 def names() -> list[str]:
