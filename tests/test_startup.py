@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from anomaly_cli.checks import builtin_names, find
+from anomaly_cli.cli import COMMAND_MODULES
 from anomaly_cli.demo import demo_rows
 from anomaly_cli.demo_data import generate
 from tests.conftest import load_database
@@ -60,6 +61,17 @@ def test_the_help_of_one_check_imports_that_check_only(tmp_path: Path) -> None:
     assert run.returncode == 0 and "--below" in run.stdout and "Exit codes" in run.stdout
     assert "anomaly_cli.checks.price" in modules
     assert not modules & {*CHECKS, *HEAVY} - {"anomaly_cli.checks.price"}
+    others = {f"anomaly_cli.cli.{m}" for m in COMMAND_MODULES.values()} - {"anomaly_cli.cli.scan"}
+    assert not modules & others, sorted(modules & others)  # the modules of the other commands
+
+
+def test_every_command_is_in_the_table_of_command_modules() -> None:
+    # A command missing from COMMAND_MODULES still works, but imports every command module to be found.
+    import typer
+
+    from anomaly_cli.cli import app
+
+    assert set(typer.main.get_command(app).list_commands(None)) == set(COMMAND_MODULES)  # type: ignore[arg-type]
 
 
 def test_scan_help_lists_every_check(tmp_path: Path) -> None:

@@ -58,12 +58,14 @@ class AnomalyGroup(LazyGroup):
         return [*_COMMANDS, *_GROUPS]
 
     def build(self, name: str) -> Any:
-        _registered(*COMMAND_MODULES.get(name, ()))
-        if name not in _COMMANDS and name not in _GROUPS:
-            _registered(*MODULES)  # a command missing from COMMAND_MODULES: found, only slower
-        if name in _COMMANDS:
-            return build_command(_COMMANDS[name], app)
-        return build_group(_GROUPS[name], app) if name in _GROUPS else None
+        # The module that defines `name`, then (a name missing from COMMAND_MODULES) all of them.
+        for modules in ([COMMAND_MODULES[name]] if name in COMMAND_MODULES else [], list(MODULES)):
+            _registered(*modules)
+            if name in _COMMANDS:
+                return build_command(_COMMANDS[name], app)
+            if name in _GROUPS:
+                return build_group(_GROUPS[name], app)
+        return None
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -123,7 +125,7 @@ app.info.cls = AnomalyGroup
 # lists the commands as Typer would.
 MODULES = {"admin": ("db", "load"), "alerts": ("alerts",), "configure": ("config",), "ml": ("evaluate", "train"),
            "report": ("report",), "scan": ("scan", "demo"), "watch": ("watch",)}
-COMMAND_MODULES = {name: (module,) for module, names in MODULES.items() for name in names}
+COMMAND_MODULES = {name: module for module, names in MODULES.items() for name in names}
 _COMMANDS: dict[str, Any] = {}  # name -> typer.models.CommandInfo
 _GROUPS: dict[str, Any] = {}  # name -> typer.models.TyperInfo
 

@@ -312,8 +312,8 @@ ALL_HELP = ("Run every check on one connection; the exit code is the worst. A ch
 
 class ScanGroup(LazyGroup):
     """`anomaly scan <check>`: a check's command is built when it is asked for, so that `scan price`
-    imports price's module and no other check's; `scan --help`, `scan all` and a name that is not
-    built in import them all, plugins included."""
+    imports price's module and no other check's (a plugin's name loads the plugins); `scan --help`,
+    `scan all` and a typo import them all."""
 
     def names(self) -> list[str]:
         from anomaly_cli.checks import registry
