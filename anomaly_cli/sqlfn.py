@@ -227,3 +227,22 @@ def stream(conn: Any, statement: Any, rows: int = 1000) -> Any:
         finally:
             cursor.close()
     return conn.execution_options(yield_per=rows).execute(statement)
+
+
+class bare(FunctionElement):  # noqa: N801
+    """A number column without its SQLite affinity (unary +), for comparisons that must compare
+    what is stored: text stays text and sorts after every number, even in a TEXT column.
+    Elsewhere the column itself."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(bare, "sqlite")
+def _bare_sqlite(element: bare, compiler: Any, **kw: Any) -> str:
+    return f"(+{compiler.process(element.clauses, **kw)})"
+
+
+@compiles(bare)
+def _bare(element: bare, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
