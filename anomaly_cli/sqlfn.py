@@ -55,11 +55,17 @@ class unusable_date(FunctionElement):  # noqa: N801 - reads as a SQL function
 
     type = sa.Boolean()
     inherit_cache = True
+    _is_implicitly_boolean = True  # a predicate on every engine (0 or 1 on SQLite): no "= 1" after it
 
 
 @compiles(unusable_date, "sqlite")
 def _unusable_date_sqlite(element: unusable_date, compiler: Any, **kw: Any) -> str:
-    return f"(coalesce({_usable_date_sqlite(element, compiler, **kw)}, 0) = 0)"
+    # NOT usable_date, spelt for speed (a sixth less than coalesce(usable, 0) = 0 on every row):
+    # once the date part is SQLite's own, the text starts 'YYYY-MM-DD', so its year is 0000
+    # exactly when it sorts before '0001-01-01' (the + keeps the column's affinity out).
+    column = compiler.process(element.clauses, **kw)
+    return (f"({column} IS NULL OR date({column}, '+0 days') IS NOT substr({column}, 1, 10) "
+            f"OR +{column} < '0001-01-01')")
 
 
 @compiles(unusable_date)
@@ -117,6 +123,25 @@ def _bad_key_sqlite(element: bad_key, compiler: Any, **kw: Any) -> str:
 @compiles(bad_key)
 def _bad_key(element: bad_key, compiler: Any, **kw: Any) -> str:
     return "(1 = 0)"
+
+
+class no_key(FunctionElement):  # noqa: N801
+    """True when an integer key (customer_id) is NULL or, on SQLite, anything but an integer:
+    `col IS NULL OR bad_key(col)` in one test (a quarter of a counting pass's time on SQLite)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a predicate on every engine: no "= 1" after it
+
+
+@compiles(no_key, "sqlite")
+def _no_key_sqlite(element: no_key, compiler: Any, **kw: Any) -> str:
+    return f"(typeof({compiler.process(element.clauses, **kw)}) <> 'integer')"
+
+
+@compiles(no_key)
+def _no_key(element: no_key, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} IS NULL)"
 
 
 class _Utf8Text(sa.types.TypeDecorator):

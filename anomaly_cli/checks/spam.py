@@ -192,12 +192,12 @@ def count_unusable(ctx: CheckContext) -> dict[str, int]:
     import sqlalchemy as sa
 
     from anomaly_cli.db import table, window_bounds
-    from anomaly_cli.sqlfn import bad_key, reason_counts, unusable_date
+    from anomaly_cli.sqlfn import no_key, reason_counts, unusable_date
 
     t = table(ctx.schema, "transactions")
     date, customer = t.c.transaction_date, t.c.customer_id
     undated = unusable_date(date)
-    no_customer = sa.or_(customer.is_(None), bad_key(customer))
+    no_customer = no_key(customer)
     # The CASE below tells a bad date first, so the customer test need not exclude them.
     in_window = sa.and_(no_customer, *window_bounds(date, ctx.window.since, ctx.window.until))
     kind = sa.case(
