@@ -55,11 +55,17 @@ class unusable_date(FunctionElement):  # noqa: N801 - reads as a SQL function
 
     type = sa.Boolean()
     inherit_cache = True
+    _is_implicitly_boolean = True  # a predicate on every engine (0 or 1 on SQLite): no "= 1" after it
 
 
 @compiles(unusable_date, "sqlite")
 def _unusable_date_sqlite(element: unusable_date, compiler: Any, **kw: Any) -> str:
-    return f"(coalesce({_usable_date_sqlite(element, compiler, **kw)}, 0) = 0)"
+    # NOT usable_date, spelt for speed (a sixth less than coalesce(usable, 0) = 0 on every row):
+    # once the date part is SQLite's own, the text starts 'YYYY-MM-DD', so its year is 0000
+    # exactly when it sorts before '0001-01-01' (the + keeps the column's affinity out).
+    column = compiler.process(element.clauses, **kw)
+    return (f"({column} IS NULL OR date({column}, '+0 days') IS NOT substr({column}, 1, 10) "
+            f"OR +{column} < '0001-01-01')")
 
 
 @compiles(unusable_date)
@@ -117,6 +123,25 @@ def _bad_key_sqlite(element: bad_key, compiler: Any, **kw: Any) -> str:
 @compiles(bad_key)
 def _bad_key(element: bad_key, compiler: Any, **kw: Any) -> str:
     return "(1 = 0)"
+
+
+class no_key(FunctionElement):  # noqa: N801
+    """True when an integer key (customer_id) is NULL or, on SQLite, anything but an integer:
+    `col IS NULL OR bad_key(col)` in one test (a quarter of a counting pass's time on SQLite)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a predicate on every engine: no "= 1" after it
+
+
+@compiles(no_key, "sqlite")
+def _no_key_sqlite(element: no_key, compiler: Any, **kw: Any) -> str:
+    return f"(typeof({compiler.process(element.clauses, **kw)}) <> 'integer')"
+
+
+@compiles(no_key)
+def _no_key(element: no_key, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} IS NULL)"
 
 
 class _Utf8Text(sa.types.TypeDecorator):
@@ -254,3 +279,22 @@ def _int_div_hive(element: int_div, compiler: Any, **kw: Any) -> str:
 def _int_div(element: int_div, compiler: Any, **kw: Any) -> str:
     left, right = element.clauses.clauses
     return f"({compiler.process(left // right, **kw)})"
+
+
+class bare(FunctionElement):  # noqa: N801
+    """A number column without its SQLite affinity (unary +), for comparisons that must compare
+    what is stored: text stays text and sorts after every number, even in a TEXT column.
+    Elsewhere the column itself."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(bare, "sqlite")
+def _bare_sqlite(element: bare, compiler: Any, **kw: Any) -> str:
+    return f"(+{compiler.process(element.clauses, **kw)})"
+
+
+@compiles(bare)
+def _bare(element: bare, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)

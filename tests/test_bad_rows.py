@@ -66,7 +66,10 @@ def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
     conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(marks)})", values)
 
 
-def build_shop(tmp_path: Path, seed: int, rows: int = 300) -> Shop:
+KINDS = ("date", "null_date", "quantity", "price", "null_price", "catalog", "customer", "amount")
+
+
+def build_shop(tmp_path: Path, seed: int, rows: int = 300, kinds: tuple[str, ...] = KINDS) -> Shop:
     """A clean shop (20 days, a price anomaly, a spam burst by a customer whose name is not UTF-8)
     plus `rows` bad rows, each with exactly one defect, in random order and values."""
     url = f"sqlite:///{tmp_path / 'fuzz.db'}"
@@ -102,7 +105,6 @@ def build_shop(tmp_path: Path, seed: int, rows: int = 300) -> Shop:
                     amount=1e308 if second == 20 else 5)
     shop.expected["spam"]["bad_amount"] += 1
 
-    kinds = ["date", "null_date", "quantity", "price", "null_price", "catalog", "customer", "amount"]
     for n in range(rows):
         kind = rng.choice(kinds)
         # Ten minutes apart: the rows with a good date make no burst of their own.
@@ -218,6 +220,25 @@ def test_price_counts_every_bad_row_and_reports_only_good_ones(cli, shop: Shop, 
     findings = result["findings"]
     assert [(f["catalog_price"], f["sold_price"]) for f in findings] == [(100.0, 10.0)]
     assert all(abs(f["sold_price"]) < 1e15 for f in findings)  # never 92233720368547758.07
+
+
+def test_price_counts_every_bad_item_of_a_clean_catalog(cli, tmp_path: Path) -> None:
+    # Catalog prices that are all numbers (a 0 among them) let price test each item with two
+    # cheap comparisons instead of one per reason (checks/price.py): every bad item is still counted.
+    shop = build_shop(tmp_path, 13, rows=200, kinds=tuple(k for k in KINDS if k != "catalog"))
+    conn = sqlite3.connect(shop.path)
+    conn.execute("INSERT INTO products VALUES ('free', 'Sticker', 0)")
+    when = f"{DAY0 + timedelta(days=3):%Y-%m-%d %H:%M:%S}"
+    conn.execute("INSERT INTO transactions VALUES (900001, 1, ?, 'SUCCESS', 5)", (when,))
+    for item, product in ((900001, "free"), (900002, "gone")):  # a catalog price of 0; no catalog row
+        conn.execute("INSERT INTO transaction_items VALUES (?, 900001, ?, 'Odd', 5, 1)", (item, product))
+    conn.commit()
+    conn.close()
+    expected = shop.expected["price"] + Counter(nonpositive_catalog_price=1, no_catalog_price=1)
+    assert expected["bad_quantity"] and expected["bad_price"] and expected["no_sold_price"]
+    result = scan(cli, shop, "price", tmp_path)
+    assert skipped(result["summary"]) == expected
+    assert [(f["catalog_price"], f["sold_price"]) for f in result["findings"]] == [(100.0, 10.0)]
 
 
 def test_spam_counts_every_bad_row_and_finds_the_burst(cli, shop: Shop, tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     import sqlalchemy as sa
 
     from anomaly_cli.db import cents, has_rows, table, window_bounds
-    from anomaly_cli.sqlfn import (MONEY_LIMIT, QUANTITY_LIMIT, datetime_columns, is_bad_number,
+    from anomaly_cli.sqlfn import (MONEY_LIMIT, QUANTITY_LIMIT, bare, datetime_columns, is_bad_number,
                                    lenient_text, stream, to_datetime, usable_date)
 
     t = table(ctx.schema, "transactions")
@@ -212,23 +212,21 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     # A sold price rounds to cents by at most half a cent, as does the catalog price: the
     # margins keep every item the exact test flags; the relative factor covers float error.
     low, high = float(below), float(above)
-    candidate = sa.or_(
-        sold < catalog * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001),
-        sold > catalog * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001),
-    )
-    # Cheap supersets of the reasons below, tested on every row. On SQLite text and blobs sort
-    # after every number, so 'abc' >= 1e15 holds: one comparison catches them (typeof() on
-    # every row cost a third of the query).
-    unjudgeable = [catalog.is_(None), catalog <= 0, sold.is_(None)]
-    if ctx.conn.dialect.name == "sqlite":
-        unjudgeable += [catalog >= MONEY_LIMIT, sold >= MONEY_LIMIT, sold <= -MONEY_LIMIT,
-                        quantity >= QUANTITY_LIMIT, quantity <= -QUANTITY_LIMIT,
-                        sa.cast(quantity, sa.Integer) != quantity]
+    low_edge = catalog * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001)
+    high_edge = catalog * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001)
+    if ctx.conn.dialect.name == "sqlite" and catalog_judgeable(ctx.conn, p, high):
+        # Catalog prices are NULL, 0 or numbers in (0, MONEY_LIMIT / above): then one range test
+        # per item also catches what cannot be judged. NULL is not 1 (no catalog or sold price);
+        # a catalog price of 0 makes the range empty; a sold price that is text or a blob sorts
+        # after every number, and one beyond +-MONEY_LIMIT falls outside. One more test catches
+        # every bad quantity: two tests per item instead of eleven, a third of the query's time.
+        # CAST(q AS INTEGER) % limit differs from q for text, blobs, fractions and anything of
+        # magnitude >= limit (bare: compared as stored, whatever the column's affinity).
+        whole = sa.cast(bare(quantity), sa.Integer).op("%")(int(QUANTITY_LIMIT))
+        where = sa.or_(sa.between(bare(sold), low_edge, high_edge).is_not(sa.true()),
+                       whole.is_distinct_from(bare(quantity)))
     else:
-        # Typed columns hold numbers; only a mapped column wider than NUMERIC(18,2) could hold
-        # 1e30. PostgreSQL's NUMERIC arithmetic makes every term cost, so one per column.
-        unjudgeable += [sa.func.abs(catalog) + sa.func.abs(sold) >= MONEY_LIMIT,
-                        sa.func.abs(quantity) >= QUANTITY_LIMIT]
+        where = sa.or_(sold < low_edge, sold > high_edge, *unjudgeable_items(ctx, catalog, sold, quantity))
     bad_quantity = is_bad_number(quantity, QUANTITY_LIMIT, integer=True)
     # Only for the rows that pass the WHERE clause: why an item cannot be judged, if it cannot.
     reason = sa.case(
@@ -253,7 +251,6 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
         sa.case((judgeable, cents(sold)), else_=None),
         reason,
     )
-    where = sa.or_(candidate, *unjudgeable)
     bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
     if not has_rows(ctx.conn, t, *bounds):
         ctx.stats.not_evaluated("no transactions in the window")
@@ -289,6 +286,37 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
             continue
         yield PricedItem(tid, iid, cid, name, pid, pname, when, status,
                          None if qty is None else int(qty), int(catalog_c), int(sold_c))
+
+
+def catalog_judgeable(conn: Any, p: Any, high: float) -> bool:
+    """Whether every catalog price is NULL, 0 or a positive number below MONEY_LIMIT / high: one
+    look at the products (text and blobs sort after every number, so the last test catches them)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.db import has_rows
+    from anomaly_cli.sqlfn import MONEY_LIMIT, bare
+
+    price = p.c.product_price
+    return not has_rows(conn, p, sa.or_(price < 0, bare(price) >= MONEY_LIMIT / high))
+
+
+def unjudgeable_items(ctx: CheckContext, catalog: Any, sold: Any, quantity: Any) -> list[Any]:
+    """Cheap supersets of every reason an item cannot be judged, tested on every row."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.sqlfn import MONEY_LIMIT, QUANTITY_LIMIT
+
+    unjudgeable = [catalog.is_(None), catalog <= 0, sold.is_(None)]
+    if ctx.conn.dialect.name == "sqlite":
+        # On SQLite text and blobs sort after every number, so 'abc' >= 1e15 holds: one
+        # comparison catches them (typeof() on every row cost a third of the query).
+        return unjudgeable + [catalog >= MONEY_LIMIT, sold >= MONEY_LIMIT, sold <= -MONEY_LIMIT,
+                              quantity >= QUANTITY_LIMIT, quantity <= -QUANTITY_LIMIT,
+                              sa.cast(quantity, sa.Integer) != quantity]
+    # Typed columns hold numbers; only a mapped column wider than NUMERIC(18,2) could hold
+    # 1e30. PostgreSQL's NUMERIC arithmetic makes every term cost, so one per column.
+    return unjudgeable + [sa.func.abs(catalog) + sa.func.abs(sold) >= MONEY_LIMIT,
+                          sa.func.abs(quantity) >= QUANTITY_LIMIT]
 
 
 def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
