@@ -75,7 +75,8 @@ def test_demo_creates_a_database_that_ends_now(cli, clean_environment: Path) -> 
         last = conn.execute(sa.text("SELECT MAX(transaction_date) FROM transactions")).scalar()
     engine.dispose()
     age = datetime.now() - datetime.fromisoformat(last)
-    assert 0 <= age.total_seconds() < 3600
+    # The shop's nights are quiet: just after midnight its newest sale can be over an hour old.
+    assert 0 <= age.total_seconds() < 4 * 3600
     assert cli("demo").exit_code == 0  # running it again replaces the file
 
 
