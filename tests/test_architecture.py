@@ -3,6 +3,8 @@ that knows every check, and checks as plugins from other packages."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -238,6 +240,16 @@ def test_a_window_without_data_is_not_evaluated_in_every_format(demo_db: str, cl
     assert "no anomalies found" not in table.stdout and table.stdout.count("not evaluated: ") == len(CHECKS)
     assert table.stderr.count(": not evaluated: ") == len(CHECKS)
     gate = cli(*args, "--format", "jsonl", "--fail-on-not-evaluated")
-    assert gate.exit_code == 1 and gate.stdout == ""
+    assert gate.exit_code == 1
+    summaries = [json.loads(line) for line in gate.stdout.splitlines()]  # no finding, one summary per check
+    assert [(s["record"], s["check"], s["status"]) for s in summaries] == \
+        [("summary", c["check"], "not_evaluated") for c in document["checks"]]
+    assert [s["reason"] for s in summaries] == [c["summary"]["reason"] for c in document["checks"]]
+    rows = list(csv.DictReader(io.StringIO(cli(*args, "--format", "csv").stdout)))
+    assert [(r["check"], r["key"], r["severity"], r["message"]) for r in rows] == \
+        [(c["check"], f"{c['check']}:not_evaluated", "", f"not evaluated: {c['summary']['reason']}")
+         for c in document["checks"]]
+    text = cli(*args, "--format", "text", "--quiet")
+    assert text.stdout.count(": not evaluated: ") == len(CHECKS) and text.stderr == ""
     judged = cli("scan", "price", "--db", demo_db, "--format", "json", "--fail-on-not-evaluated", "--fail-on", "never")
     assert judged.exit_code == 0  # price judged (with findings): the gate is about checks that could not judge

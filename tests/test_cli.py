@@ -150,7 +150,10 @@ def test_window_bounds_the_transaction_date(shop: str, cli) -> None:
     inside = cli("scan", "price", "--db", shop, "--format", "jsonl", "--since", "2025-09-12T10:30")
     outside = cli("scan", "price", "--db", shop, "--format", "jsonl", "--until", "2025-09-12T10:30")
     assert len(inside.stdout.splitlines()) == 2  # since is inclusive
-    assert outside.stdout == "" and outside.exit_code == 0  # until is exclusive
+    # until is exclusive: no finding, and the window holds no transaction, which JSONL says
+    assert outside.exit_code == 0 and [json.loads(line) for line in outside.stdout.splitlines()] == [
+        {"record": "summary", "check": "price", "status": "not_evaluated", "reason": "no transactions in the window",
+         "findings": 0, "by_severity": {}, "revenue_impact": 0, "skipped": {}}]
 
 
 # --- output files -------------------------------------------------------------------------

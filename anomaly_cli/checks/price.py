@@ -119,6 +119,7 @@ class PriceCheck(Check):
     counted in the summary by reason: no or a non-positive catalog price, no sold price, no
     date, and values that are not what the column holds (a date of '12/09/2025', a price of
     'abc' or 1e30, a quantity of 1.5: bad_date, bad_price, bad_catalog_price, bad_quantity).
+    A window without transactions, or whose transactions have no line items, is not evaluated.
     """
 
     name = "price"
@@ -185,6 +186,10 @@ class PriceCheck(Check):
             finding = judge(item, below, above, ctx.currency)
             if finding is not None:
                 yield finding
+        # measure() streams only the items worth a look, so no row does not mean "all judged":
+        # a shop that loads transactions without their line items has nothing to judge.
+        if ctx.stats.reason is None and not has_items(ctx):
+            ctx.stats.not_evaluated("no line items in the window")
 
 
 def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[PricedItem]:
@@ -340,3 +345,14 @@ def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
              .select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
              .where(unusable).group_by(kind))
     return reason_counts(ctx.conn.execute(items))
+
+
+def has_items(ctx: CheckContext) -> bool:
+    """Whether any line item belongs to a transaction in the window (one probe; run after the
+    streamed result is closed, as MariaDB wants)."""
+    from anomaly_cli.db import has_rows, table, window_bounds
+
+    t = table(ctx.schema, "transactions")
+    ti = table(ctx.schema, "transaction_items")
+    return has_rows(ctx.conn, ti.join(t, ti.c.transaction_id == t.c.transaction_id),
+                    *window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until))

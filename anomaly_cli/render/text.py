@@ -4,6 +4,10 @@ Each line leads with the severity in capitals, so a critical card-testing burst 
 like a medium one, and ends with the finding's key, for `anomaly alerts ack KEY`:
 
     [CRITICAL] Transaction ID 901: Customer ... significant revenue loss. (key price:901:1)
+
+A check that judged nothing says so on a line of its own, as on stderr (which --quiet silences):
+
+    sales: not evaluated: no transactions before 2025-05-01 00:00
 """
 
 from __future__ import annotations
@@ -25,5 +29,7 @@ class Writer(BaseSink):
         self.stream.write(text_line(finding) + "\n")
 
     def check_end(self, outcome: CheckOutcome) -> None:
+        if outcome.reason is not None:
+            self.stream.write(f"{outcome.check}: not evaluated: {printable(outcome.reason)}\n")
         if outcome.brief is not None:
             self.stream.write(f"Summary ({outcome.check}): {printable(outcome.brief)}\n")
