@@ -150,3 +150,19 @@ def test_items_without_a_date_are_counted_not_flagged(engine_url: str, cli) -> N
         check = json.loads(run.stdout)["checks"][0]
         assert check["summary"]["skipped"]["no_date"] == 1
         assert 999_999 not in {f["transaction_id"] for f in check["findings"]}
+
+
+@pytest.mark.engines
+def test_transactions_without_line_items_are_not_evaluated(engine_url: str, cli) -> None:
+    """Sales after the demo's end were loaded without their items: a window over them judged
+    nothing (F10), while the whole history still is judged (the probe runs after the stream)."""
+    rows, planted = demo_rows()
+    later = [dict(rows["transactions"][0], transaction_id=900_000 + n, transaction_date=datetime(2025, 9, 20, n))
+             for n in range(3)]
+    load_database(engine_url, {**rows, "transactions": [*rows["transactions"], *later]})
+    bare = json.loads(cli("scan", "price", "--db", engine_url, "--format", "json", "--since", "2025-09-18").stdout)
+    assert bare["checks"][0]["summary"]["status"] == "not_evaluated"
+    assert bare["checks"][0]["summary"]["reason"] == "no line items in the window"
+    whole = json.loads(cli("scan", "price", "--db", engine_url, "--format", "json").stdout)
+    assert whole["checks"][0]["summary"]["status"] == "findings"
+    assert whole["checks"][0]["summary"]["findings"] == len([p for p in planted if p.anomaly])
