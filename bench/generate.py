@@ -13,6 +13,7 @@ bench_meta row matches (rows, seed, generator version).
 from __future__ import annotations
 
 import argparse
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -291,8 +292,11 @@ def prepare_data_dir(data_dir: Path) -> None:
         ignore.write_text("# generated benchmark databases and bytecode\n*\n")
 
 
-def database_name(rows: int, seed: int) -> str:
-    return f"anomaly_bench_{rows}_s{seed}"
+def database_name(rows: int, seed: int, suffix: str = "") -> str:
+    """The server database's name; a suffix keeps engineers sharing one server apart."""
+    if suffix and not re.fullmatch(r"[a-z0-9_]+", suffix):
+        raise ValueError(f"database name suffix {suffix!r}: use lower-case letters, digits and _")
+    return f"anomaly_bench_{rows}_s{seed}" + (f"_{suffix}" if suffix else "")
 
 
 def dbapi_connect(url: str, *, streaming: bool = False) -> Any:
@@ -412,16 +416,18 @@ def _store_meta(conn: Any, meta: dict[str, str], style: str) -> None:
 
 def ensure(engine: str, rows: int, seed: int = 7, *, data_dir: Path = DATA_DIR, server_url: str | None = None,
            regenerate: bool = False, create: bool = True, end: date | None = None,
-           log: Callable[[str], None] = print) -> Generated | None:
+           log: Callable[[str], None] = print, suffix: str = "") -> Generated | None:
     """The benchmark database for (engine, rows, seed): reused when it matches, else generated
-    (or None when `create` is False). The data ends at the start of `end` (default today)."""
+    (or None when `create` is False). The data ends at the start of `end` (default today).
+    `suffix` is appended to a server database's name."""
     end = end or date.today()
     if engine == "sqlite":
         return _ensure_sqlite(rows, seed, data_dir, regenerate, create, end, log)
     if engine == "duckdb":
         return _ensure_duckdb(rows, seed, data_dir, regenerate, create, end, log)
     if engine in ("mariadb", "postgresql"):
-        return _ensure_server(engine, rows, seed, server_url or SERVERS[engine], regenerate, create, end, log)
+        return _ensure_server(engine, rows, seed, server_url or SERVERS[engine], regenerate, create, end, log,
+                              suffix)
     raise ValueError(f"unknown engine {engine!r} (use sqlite, mariadb or postgresql)")
 
 
@@ -519,10 +525,10 @@ class _NoCommit:
 
 
 def _ensure_server(engine: str, rows: int, seed: int, server_url: str, regenerate: bool, create: bool,
-                   end: date, log: Callable[[str], None]) -> Generated | None:
+                   end: date, log: Callable[[str], None], suffix: str = "") -> Generated | None:
     from sqlalchemy.engine import make_url
 
-    name = database_name(rows, seed)
+    name = database_name(rows, seed, suffix)
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     admin = dbapi_connect(server_url)
     try:
@@ -579,8 +585,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", choices=("sqlite", "mariadb", "postgresql", "duckdb"), default="sqlite")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where SQLite databases are cached")
     parser.add_argument("--regenerate", action="store_true", help="rebuild even when a matching one exists")
+    parser.add_argument("--db-suffix", default="", help="append _SUFFIX to a server database's name")
     args = parser.parse_args(argv)
-    made = ensure(args.engine, args.rows, args.seed, data_dir=args.data_dir, regenerate=args.regenerate)
+    made = ensure(args.engine, args.rows, args.seed, data_dir=args.data_dir, regenerate=args.regenerate,
+                  suffix=args.db_suffix)
     assert made is not None
     how = "reused" if made.reused else f"generated in {made.seconds:.1f} s"
     print(f"{made.url}: {made.transactions:,} transactions, {made.items:,} items ({how})")

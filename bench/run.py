@@ -246,7 +246,7 @@ def run_engine(engine: str, args: argparse.Namespace, selected: list[type], incl
             return
     say(f"{engine}: {'looking for' if args.skip_generate else 'preparing'} {args.rows:,} transactions ...")
     made = generate.ensure(engine, args.rows, args.seed, data_dir=args.data_dir, server_url=server,
-                           create=not args.skip_generate, log=say)
+                           create=not args.skip_generate, log=say, suffix=args.db_suffix)
     if made is None:
         say(f"{engine}: skipped, no generated database (run without --skip-generate)")
         report["status"] = "skipped: no generated database"
@@ -320,6 +320,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=generate.DATA_DIR, help="SQLite database cache")
     parser.add_argument("--mariadb-url", default=generate.SERVERS["mariadb"], help="MariaDB server URL")
     parser.add_argument("--postgresql-url", default=generate.SERVERS["postgresql"], help="PostgreSQL server URL")
+    parser.add_argument("--db-suffix", default="", metavar="SUFFIX",
+                        help="append _SUFFIX to the server databases' names (one copy per engineer on a shared server)")
     args = parser.parse_args(argv)
     args.engine_list = [e.strip() for e in args.engines.split(",") if e.strip()]
     bad = [e for e in args.engine_list if e not in ENGINES]
