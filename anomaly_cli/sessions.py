@@ -40,6 +40,9 @@ def connect_args(url: URL, *, connect_timeout: int, statement_timeout: int, read
             settings.append("-c default_transaction_read_only=on")
         if statement_timeout:
             settings.append(f"-c statement_timeout={statement_timeout * 1000}")
+        # Where results still stream through a server-side cursor (libpq before 17, see
+        # pg_stream.py), plan it for reading every row, as the checks do, not the first 10 %.
+        settings.append("-c cursor_tuple_fraction=1")
         from anomaly_cli.db import local_zone_name
 
         zone = local_zone_name()
@@ -60,10 +63,22 @@ def install_hooks(engine: sa.Engine, url: URL, *, connect_timeout: int, statemen
     spec_ = spec(url)
     if spec_.family == "mysql":
         sa.event.listen(engine, "connect", lambda dbapi, _rec: _mysql_session(dbapi, statement_timeout))
+    elif spec_.backend == "postgresql":
+        from anomaly_cli import pg_stream
+
+        if pg_stream.available():
+            sa.event.listen(engine, "connect", _pg_session)
     elif spec_.backend == "hive":
         sa.event.listen(engine, "do_connect",
                         lambda _d, _rec, cargs, cparams: _hive_connect(cparams, connect_timeout, statement_timeout))
     return Watchdog(statement_timeout).install(engine) if statement_timeout else None
+
+
+def _pg_session(dbapi_connection: Any, _record: Any) -> None:
+    from anomaly_cli.pg_stream import ChunkedCursor
+
+    # SQLAlchemy's yield_per asks the connection for a named cursor: give it a plain streamed one.
+    dbapi_connection.server_cursor_factory = ChunkedCursor
 
 
 def _mysql_session(dbapi_connection: Any, statement_timeout: int) -> None:
