@@ -75,10 +75,10 @@ def install_hooks(engine: sa.Engine, url: URL, *, connect_timeout: int, statemen
 
 
 def _pg_session(dbapi_connection: Any, _record: Any) -> None:
-    from anomaly_cli.pg_stream import ChunkedCursor
+    from anomaly_cli import pg_stream
 
     # SQLAlchemy's yield_per asks the connection for a named cursor: give it a plain streamed one.
-    dbapi_connection.server_cursor_factory = ChunkedCursor
+    pg_stream.install(dbapi_connection)
 
 
 def _mysql_session(dbapi_connection: Any, statement_timeout: int) -> None:
