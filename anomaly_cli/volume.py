@@ -57,6 +57,7 @@ class VolumeJudge:
         # Sub-day buckets: trend, today's level and shifts come from the day totals.
         self._day = DayLevel(settings, VolumeJudge) if settings.per_day > 1 else None
         self._pending: list[Flag] = []
+        self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None
@@ -153,7 +154,7 @@ class VolumeJudge:
         sigma = math.sqrt(max(var, 1.0) * median_error(len(group)))
         return Expectation(expected, extra, sigma, basis, len(group), None, FALLBACK_SPREAD ** 2), 0.0
 
-    def _given_today(self, e: Expectation) -> Expectation | None:
+    def _expect_given_today(self, e: Expectation) -> Expectation | None:
         """A sub-day bucket's expectation given today's level so far (None for day buckets)."""
         if self._day is None:
             return None
@@ -192,10 +193,26 @@ class VolumeJudge:
         return None
 
     def _drop_given_today(self, count: float, e: Expectation) -> bool:
-        """A collapse against today's level, or a count the negative binomial of it rules out."""
-        return self._collapsed(count, e) or (
-            count < e.count - self.s.sensitivity * e.sigma
-            and count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha)
+        """A collapse against today's level, or a count its negative binomial rules out (its
+        spread is the hour's own and today's level's uncertainty, so the tail test alone)."""
+        return self._collapsed(count, e) or count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
+
+    def _given_today(self, count: float, e: Expectation, given: Expectation,
+                     kind: Direction | None) -> tuple[Direction | None, Expectation, bool]:
+        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it,
+        whether it is a suspect: low in a day not yet proven collapsed)."""
+        assert self._day is not None
+        if self._drop_given_today(count, given):
+            return Direction.DROP, given, False
+        collapsed = self._day.collapsed(count, e.count)
+        # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
+        # median (9) reads a little under --min-expected.
+        low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
+        if low and collapsed is True:
+            return Direction.DROP, e, False
+        if kind is Direction.DROP and collapsed is False:
+            return None, e, False  # a day running low all along, this bucket with it: no collapse
+        return kind, e, low and collapsed is None
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -207,15 +224,10 @@ class VolumeJudge:
                 done += [shift.flag] if shift.flag is not None else []
         e, base = self.expect(slot, daily)
         kind = self.assess(count, e) if e is not None else None
-        given = self._given_today(e) if e is not None else None
-        if given is not None and kind is None and self.s.direction is not Direction.SPIKE:
-            assert e is not None and self._day is not None
-            if self._drop_given_today(count, given):
-                kind, e = Direction.DROP, given  # the expectation that made the verdict
-            elif e.count >= self.s.min_expected and count < LOW_IN_COLLAPSE * e.count \
-                    and self._day.collapsed(count, e.count):
-                # A collapsed day: a bucket at 12 % of its 30 by Poisson chance is part of it.
-                kind = Direction.DROP
+        given = self._expect_given_today(e) if e is not None else None
+        suspect = False
+        if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
+            kind, e, suspect = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
@@ -239,7 +251,7 @@ class VolumeJudge:
         flag = None if kind is None or e is None else Flag(
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            return Verdict(e, kind), done + ([flag] if flag is not None else [])
+            return Verdict(e, kind), done + self._suspected(past, e, suspect) + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.
         if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
@@ -259,6 +271,24 @@ class VolumeJudge:
                                  0.0, Basis.SEASONAL, shift=True, members=shift.members))
         self._pending, final = self._shifts.release(self._pending)
         return Verdict(e, kind), done + final
+
+    def _suspected(self, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
+        """Today's low buckets, reported once the day is proven collapsed (its first meaningful
+        hours cannot tell a collapse from a quiet day yet); forgotten when the day ends."""
+        assert self._day is not None
+        if self._suspects and self._day.first is not None and self._suspects[0].start < self._day.first:
+            self._suspects = []
+        if suspect and e is not None:
+            self._suspects.append(Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                                       e.count, e.extra, e.basis, members=[past]))
+            return []
+        if not self._suspects or self._day.collapsed(0.0, 0.0) is not True:
+            return []
+        found, self._suspects = self._suspects, []
+        for f in found:
+            f.members[0].usable = False
+            self._medians.pop(f.members[0].slot, None)
+        return found
 
     def _rescale(self, start: int, scale: float) -> None:
         """The history before a shift, rescaled to the new level, so the slot medians agree with

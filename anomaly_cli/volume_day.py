@@ -51,9 +51,9 @@ class DayLevel:
                                         min_history=settings.min_history, sensitivity=settings.sensitivity,
                                         direction=Direction.BOTH, min_expected=settings.min_expected,
                                         collapse=settings.collapse))
-        self._first: int | None = None  # the first bucket of today
+        self.first: int | None = None  # the first bucket of today
         self._last_daily = -1
-        self._buckets = 0
+        self.buckets = 0
         self._count = self._extra = 0.0
         self._seen = self._expected = 0.0  # today's unflagged judged buckets: counts, expectations
         self._all = self._all_expected = 0.0  # today's judged buckets, flagged or not
@@ -72,20 +72,35 @@ class DayLevel:
         hour = self._c2 if self._c2 is not None else HOUR_NOISE
         return Today(level, hour + 1.0 / (self._seen + a))
 
-    def collapsed(self, count: float, expected: float) -> bool:
-        """Whether today so far, this bucket included, holds under --collapse of a meaningful
-        expectation (Poisson test): a collapsed day, whose every low bucket belongs to it."""
+    def collapsed(self, count: float, expected: float) -> bool | None:
+        """Today so far, this bucket included: True when it is a collapse (under 1.5 x --collapse
+        of its expectation and, by a Poisson test, below the lowest level the days' own spread
+        reaches), False when it runs above that zone, None while it cannot tell (little expected
+        yet, or low but not proven). 4 sales against 30 expected is a day at 5 % by Poisson
+        chance; 1 against 20 in the early morning may be a quiet day at 30 %."""
         total, wanted = self._all + count, self._all_expected + expected
-        return wanted >= self.s.min_expected and total < self.s.collapse * wanted \
-            and poisson_lower_tail(math.floor(total), wanted) <= self.s.alpha
+        if wanted < self.s.min_expected:
+            return None
+        zone = 1.5 * self.s.collapse
+        if total >= zone * wanted:
+            return False
+        if poisson_lower_tail(math.floor(total), self._lowest() * wanted) <= self.s.alpha:
+            return True
+        return None
+
+    def _lowest(self) -> float:
+        """The lowest day level the days' spread reaches by chance (sensitivity sigmas in log space)."""
+        c2 = self.days.dispersion()
+        spread = math.sqrt(math.log1p(c2 if c2 is not None else self.s.day_cv2))
+        return max(1.5 * self.s.collapse, math.exp(-self.s.sensitivity * spread))
 
     def next_bucket(self, index: int, slot: int, daily: int) -> DayShift | None:
         """Start a new day when this bucket begins one; the finished day goes to the day judge."""
         shift = None
-        if self._first is None or daily < self._last_daily or index >= self._first + self.s.per_day:
-            if self._first is not None and self._buckets >= self.s.per_day - 1:  # 23 hours: spring forward
+        if self.first is None or daily < self._last_daily or index >= self.first + self.s.per_day:
+            if self.first is not None and self.buckets >= self.s.per_day - 1:  # 23 hours: spring forward
                 shift = self._close()
-            self._first, self._buckets = index, 0
+            self.first, self.buckets = index, 0
             self._count = self._extra = self._seen = self._expected = self._all = self._all_expected = 0.0
             self._starts[index // self.s.per_day] = index
         self._last_daily = daily
@@ -95,7 +110,7 @@ class DayLevel:
     def add(self, count: float, extra: float, expected: float | None, given_today: float | None,
             usable: bool) -> None:
         """Count a judged bucket into today (`expected`: its expectation without today's level)."""
-        self._buckets += 1
+        self.buckets += 1
         self._count += count
         self._extra += extra
         if expected is None:
@@ -113,8 +128,8 @@ class DayLevel:
                 self._c2 = fit_c2(self._pool)
 
     def _close(self) -> DayShift | None:
-        assert self._first is not None
-        day = self._first // self.s.per_day
+        assert self.first is not None
+        day = self.first // self.s.per_day
         _, flags = self.days.feed(day, self._slot, 0, self._count, self._extra)
         rebase = self.days.take_rebase()
         if rebase is None:
@@ -124,7 +139,7 @@ class DayLevel:
         flag = next((f for f in flags if f.shift), None)
         if flag is not None:
             asked = self.s.direction is Direction.BOTH or self.s.direction is flag.kind
-            flag = Flag(flag.kind, start, self._first + self._buckets, flag.count, flag.extra, flag.expected,
+            flag = Flag(flag.kind, start, self.first + self.buckets, flag.count, flag.extra, flag.expected,
                         flag.expected_extra, flag.basis, shift=True) if asked else None
         self._starts = {d: i for d, i in self._starts.items() if d >= day - 7 * self.s.history}
         return DayShift(start, scale, flag)
