@@ -193,9 +193,10 @@ class VolumeJudge:
         return None
 
     def _drop_given_today(self, count: float, e: Expectation) -> bool:
-        """A collapse against today's level, or a count its negative binomial rules out (its
-        spread is the hour's own and today's level's uncertainty, so the tail test alone)."""
-        return self._collapsed(count, e) or count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
+        """A count that the negative binomial of today's level rules out. Its spread is the
+        hour's own plus today's level's uncertainty: three sales at 06:00 do not make 1 at 07:00
+        a collapse, 400 by noon make 0 at 13:00 one."""
+        return count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
 
     def _given_today(self, count: float, e: Expectation, given: Expectation,
                      kind: Direction | None) -> tuple[Direction | None, Expectation, bool]:
