@@ -203,7 +203,8 @@ class VolumeJudge:
         """A sub-day bucket's drop verdict given today: (kind, the expectation that made it,
         whether it is a suspect: low in a day not yet proven collapsed)."""
         assert self._day is not None
-        if self._drop_given_today(count, given):
+        # Like the collapse rule, only where either expectation is meaningful (--min-expected).
+        if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
             return Direction.DROP, given, False
         collapsed = self._day.collapsed(count, e.count)
         # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
@@ -259,7 +260,10 @@ class VolumeJudge:
             self._shifts.observe(past)
         if flag is not None:
             self._pending.append(flag)
-        shift = self._shifts.detect(index)
+        # The series' log spread, or the one its c^2 (else the assumed c^2 of days) implies if
+        # larger: a few weeks of logs can read narrow by chance.
+        spread = math.sqrt(math.log1p(self._c2 if self._c2 is not None else self.s.day_cv2))
+        shift = self._shifts.detect(index, max(spread, self._log_sd or 0.0))
         if shift is not None:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines

@@ -3,7 +3,7 @@
 `shift_run` trailing buckets (only those with a meaningful expectation) whose clipped z scores
 lie on one side by a median of `shift_z` sigmas, in at least `shift_share` of the run and with
 ratios that agree (none under --collapse: a collapse never becomes the normal), make a shift.
-It starts at the earliest bucket from which every bucket sits nearer the new level than the old.
+It starts where the trail splits best into buckets near the old level and near the new one.
 """
 
 from __future__ import annotations
@@ -28,12 +28,6 @@ class Shift:
     reported: bool  # False: a continuation of the previous shift, or a direction not asked for
 
 
-def _distance(ratio: float, level: float) -> tuple[float, float]:
-    """(distance in log space to the new level, to the old level 1)."""
-    log = math.log(max(ratio, 1e-9))
-    return abs(log - level), abs(log)
-
-
 class ShiftDetector:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -56,7 +50,7 @@ class ShiftDetector:
             run.add(p.index)
         return run if len(run) >= 2 else set()
 
-    def detect(self, index: int) -> Shift | None:
+    def detect(self, index: int, log_sd: float | None = None) -> Shift | None:
         """A level shift ending at this bucket, if the trail now makes one."""
         s = self.s
         run = list(self.trail)[-s.shift_run:]
@@ -76,25 +70,40 @@ class ShiftDetector:
                     or max(ratios) > RATIO_AGREEMENT * low):
                 continue
             level = math.log(max(median(p.ratio for p in run[len(run) // 2:]), 1e-9))
-            members = list(self.trail)
-            # A chance low bucket before the shift is not its start.
-            while members and (members[0].z is None or any(
-                    new >= old for new, old in (_distance(p.ratio, level) for p in members))):
-                members = members[1:]
+            members = self._since_change(level)
             if len(members) < len(run) // 2:
                 continue  # the latest buckets are not at one level yet
+            logs = [math.log(max(p.ratio, s.collapse)) for p in members]
+            if log_sd is not None and abs(sum(logs) / len(logs)) < s.sensitivity * log_sd / math.sqrt(len(logs)):
+                continue  # a week of noise on one side: its mean is within the series' own spread
             expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
             scale = sum(p.count for p in members) / expected if expected else 1.0
             start = members[0].index
             # A small shift found again right after one the same way is its continuation (the
             # first step under-measured it): adapted to, not reported twice.
             again = self._last is not None and self._last[0] is kind \
-                and start - self._last[1] < 2 * s.shift_run and 0.5 < scale < 2
+                and start - self._last[1] < s.shift_run and 0.5 < scale < 2
             self._last = (kind, index + 1)
             self.trail.clear()
             asked = s.direction is Direction.BOTH or s.direction is kind
             return Shift(kind, start, index + 1, members, scale, asked and not again)
         return None
+
+    def _since_change(self, level: float) -> list[Past]:
+        """The trail's buckets from the most likely start of a shift to `level` (log ratio): the
+        split that best separates buckets near the old level (0) from those near the new one, by
+        squared log distance (clipped, so one outage or one busy day does not move it)."""
+        trail = [p for p in self.trail if p.z is not None]
+        bound = 2 * abs(level)
+        logs = [max(-bound, min(bound, math.log(max(p.ratio, 1e-9)))) for p in trail]
+        # Cost of assigning bucket i to the new level rather than the old: (l - level)^2 - l^2.
+        gains = [level * level - 2 * level * x for x in logs]
+        best, best_cost, cost = len(trail), 0.0, 0.0
+        for i in range(len(trail) - 1, -1, -1):
+            cost += gains[i]
+            if cost < best_cost:
+                best, best_cost = i, cost
+        return trail[best:]
 
     def release(self, pending: list[Flag]) -> tuple[list[Flag], list[Flag]]:
         """(held, final): a flag is final once the run on its side has broken since it."""
