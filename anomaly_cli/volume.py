@@ -212,8 +212,10 @@ class VolumeJudge:
         low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
         if low and collapsed is True:
             return Direction.DROP, e, False
-        if kind is Direction.DROP and collapsed is False:
-            return None, e, False  # a day running low all along, this bucket with it: no collapse
+        if kind is Direction.DROP and collapsed is False and not self._collapsed(count, e):
+            # A day running low all along, this bucket with it, by the spread rules: no drop.
+            # (Under --collapse of a meaningful expectation it is one however the day runs.)
+            return None, e, False
         return kind, e, low and collapsed is None
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:

@@ -66,7 +66,7 @@ def test_hour_buckets_find_every_planted_collapse_with_precision_over_90_percent
             # (dst_autumn: 2 sales against 11 expected given a day at 35 %: Poisson-negative-
             # binomial chance, P = 0.01)
             assert found >= planted - 1, (name, figures[name])
-            assert precision(figures, name) >= 0.9, (name, figures[name])  # measured 0.98 to 1.0
+            assert precision(figures, name) >= 0.9, (name, figures[name])  # measured 0.94 to 1.0
 
 
 @pytest.mark.parametrize("hourly", [False, True], ids=["day", "hour"])

@@ -189,7 +189,8 @@ class SalesCheck(Check):
     a = 1 / c^2 of the day totals, and a negative-binomial tail test with the hour's own spread
     (plus that level's uncertainty) decides: three lost hours of a day running at 3 x its usual
     volume are reported even where they reach the usual volume of those hours. A low hour on a day
-    that runs low all along (its total above 15 % of expected) is no collapse; a day whose total
+    that runs low all along (its total above 15 % of expected) is no drop by the sigma rules (it
+    still is under --collapse of its expectation); a day whose total
     so far is a proven collapse (under 15 % and, by a Poisson test, below the lowest level the
     days' spread reaches) reports all its low meaningful hours, from its first.
 
