@@ -34,6 +34,7 @@ __all__ = ["Basis", "Direction", "Expectation", "Flag", "Settings", "Verdict", "
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
 LOW_IN_COLLAPSE = 0.5  # in a collapsed day, a meaningful bucket under this share of expected is a drop
+COLLAPSE_Z = 2.0  # --collapse is taken of the expectation's upper two-sigma end
 Z_CLIP = 3.0  # one extreme bucket must not make a shift on its own
 
 
@@ -167,8 +168,14 @@ class VolumeJudge:
 
     def _collapsed(self, count: float, e: Expectation) -> bool:
         """Under --collapse of a meaningful expectation, with only the Poisson test (1 against 2
-        is chance, 1 against 12 is not): reported however noisy the series."""
-        return e.count >= self.s.min_expected and count < self.s.collapse * e.count \
+        is chance, 1 against 12 is not): reported however noisy the series. --collapse applies to
+        the upper end of a day's expectation's own interval (a median of 8 noisy weeks can read a
+        third under the truth): 44 sales against an estimated 344 (c = 0.55) is a collapse."""
+        if e.count < self.s.min_expected:
+            return False
+        # Days only: an hour's spread is mostly its day's, which today's level measures instead.
+        error = math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1)) if self._day is None else 0.0
+        return count < self.s.collapse * e.count * math.exp(COLLAPSE_Z * error) \
             and poisson_lower_tail(math.floor(count), e.count) <= self.s.alpha
 
     def assess(self, count: float, e: Expectation) -> Direction | None:
