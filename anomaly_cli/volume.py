@@ -175,7 +175,8 @@ class VolumeJudge:
             return False
         # Days only: an hour's spread is mostly its day's, which today's level measures instead.
         error = math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1)) if self._day is None else 0.0
-        return count < self.s.collapse * e.count * math.exp(COLLAPSE_Z * error) \
+        # At most 1.5 x --collapse of the estimate, the zone a collapsed day is also told by.
+        return count < self.s.collapse * e.count * min(1.5, math.exp(COLLAPSE_Z * error)) \
             and poisson_lower_tail(math.floor(count), e.count) <= self.s.alpha
 
     def assess(self, count: float, e: Expectation) -> Direction | None:
