@@ -5,7 +5,8 @@ expected = median of the same slot of the week (weekday; hour of the week) over 
 growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
 fitted robustly to the pooled residuals). A drop: beyond `sensitivity` sigmas (or far below in
 log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
-of an expectation of at least `min_expected` with a Poisson test. Spikes mirror the sigma rule.
+of an expectation of at least `min_expected` (days: of its upper interval end, at most 1.5 x) with
+a Poisson test. Spikes mirror the sigma rule.
 Sub-day buckets are also judged given today's level so far (volume_day.py): the same two rules
 against expected x today's level, whose spread is the hour's own, not the day-to-day spread.
 

@@ -181,7 +181,9 @@ class SalesCheck(Check):
     the uncertainty of a median of few weeks. A bucket is flagged when it lies more than
     --sensitivity sigmas below the expectation (above it for --direction spike, either way for
     both), or, however noisy the shop, when it holds under --collapse (10 %) of an expectation of
-    at least --min-expected; a Poisson test at the expected count must agree. Flagged buckets stay
+    at least --min-expected (for days, of the upper end of the expectation's two-sigma interval,
+    at most 1.5 x: a median of noisy weeks can read a third low); a Poisson test at the expected
+    count must agree. Flagged buckets stay
     out of later baselines, so one outage never hides the next.
 
     Hours are also judged given today's level so far: a busy day lifts every hour of it, so the
