@@ -221,9 +221,11 @@ class VolumeJudge:
         low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
         if low and collapsed is True:
             return Direction.DROP, e, False
-        if kind is Direction.DROP and collapsed is False and not self._collapsed(count, e):
+        if kind is Direction.DROP and collapsed is False and (e.basis is not Basis.SEASONAL
+                                                              or not self._collapsed(count, e)):
             # A day running low all along, this bucket with it, by the spread rules: no drop.
-            # (Under --collapse of a meaningful expectation it is one however the day runs.)
+            # (Under --collapse of a meaningful seasonal expectation it is one however the day
+            # runs; a fallback's ignores the weekday, today's level knows it.)
             return None, e, False
         return kind, e, low and collapsed is None
 

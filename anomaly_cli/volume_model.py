@@ -38,6 +38,7 @@ class Settings:
     collapse: float = 0.1  # under this fraction of a meaningful expectation: always a drop
     shift_run: int = 7  # consecutive buckets on one side that make a level shift
     shift_z: float = 1.0
+    min_shift: float = 0.2  # a level shift moves the level by at least this fraction
     shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
     min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs
     day_cv2: float = 0.25  # sub-day buckets: the days' c^2 assumed until measured (50 % apart)

@@ -78,6 +78,8 @@ class ShiftDetector:
                 continue  # a week of noise on one side: its mean is within the series' own spread
             expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
             scale = sum(p.count for p in members) / expected if expected else 1.0
+            if abs(math.log(scale)) < -math.log(1 - s.min_shift):
+                continue  # a drift of a few percent: the level factor follows it, no finding
             start = members[0].index
             # A small shift found again right after one the same way is its continuation (the
             # first step under-measured it): adapted to, not reported twice.
