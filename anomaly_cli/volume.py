@@ -1,138 +1,49 @@
 """Volume judgement shared by the checks that count things per bucket (sales, checkout, rates).
 
 expected = median of the same slot of the week (weekday; hour of the week) over the last
-`history` weeks x a level factor (the last two weeks' counts against their slots' medians), so
+`history` weeks x a level factor (the last two weeks' days against their weekdays' medians), so
 growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
 fitted robustly to the pooled residuals). A drop: beyond `sensitivity` sigmas (or far below in
 log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
-of an expectation of at least `min_expected` with a Poisson test. Spikes mirror the sigma rule.
+of an expectation of at least `min_expected` (days: of its upper interval end, at most 1.5 x) with
+a Poisson test. Spikes mirror the sigma rule.
+Sub-day buckets are also judged given today's level so far (volume_day.py): the same two rules
+against expected x today's level, whose spread is the hour's own, not the day-to-day spread.
 
-Flagged buckets stay out of later baselines. `shift_run` buckets on one side, by a median of
-`shift_z` sigmas and similar ratios, are a level shift: one flag from its first bucket, then the
-history is rescaled to the new level. With fewer than `min_history` weeks of a slot, the best
-fallback (the same slot of the day over recent days, else the last few) with a spread of at
-least 30 %, so only collapses are reported; the basis and its confidence are returned.
+Flagged buckets stay out of later baselines. A level shift (volume_shift.py; for sub-day
+buckets, found on the day totals) is one flag from its first bucket, then the history is
+rescaled to the new level. With fewer than `min_history` weeks of a slot, the best fallback
+(the same slot of the day over recent days, else the last few) with a spread of at least 30 %,
+so only collapses are reported; the basis and its confidence are returned.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from statistics import median, pstdev
 
 from anomaly_cli.stats import (
-    count_lower_tail, fit_c2, median_error, normal_tail, poisson_upper_tail, robust_sd, tail_sd,
+    count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
 )
+from anomaly_cli.volume_day import DayLevel
+from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
+from anomaly_cli.volume_shift import ShiftDetector
+
+__all__ = ["Basis", "Direction", "Expectation", "Flag", "Settings", "Verdict", "VolumeJudge", "judge_series"]
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
-RATIO_AGREEMENT = 6.0  # a shift's largest bucket ratio is at most this multiple of its smallest
+LOW_IN_COLLAPSE = 0.5  # in a collapsed day, a meaningful bucket under this share of expected is a drop
+COLLAPSE_Z = 2.0  # --collapse is taken of the expectation's upper two-sigma end
 Z_CLIP = 3.0  # one extreme bucket must not make a shift on its own
-
-
-class Direction(enum.StrEnum):
-    DROP = "drop"
-    SPIKE = "spike"
-    BOTH = "both"
-
-
-class Basis(enum.StrEnum):
-    """What a bucket was compared with: its slot of the week, all recent days, or the last few."""
-
-    SEASONAL = "seasonal"
-    ALL_DAYS = "all_days"
-    RECENT = "recent"
-
-    @property
-    def confidence(self) -> str:
-        return {"seasonal": "high", "all_days": "medium", "recent": "low"}[self.value]
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    period: int  # buckets in a week: 7 (days) or 168 (hours)
-    per_day: int = 1  # buckets in a day
-    history: int = 8  # weeks of same-slot history
-    min_history: int = 3  # same-slot buckets needed for the seasonal baseline
-    sensitivity: float = 3.0
-    direction: Direction = Direction.DROP
-    min_expected: float = 10.0  # smallest expectation the collapse rule applies to
-    collapse: float = 0.1  # under this fraction of a meaningful expectation: always a drop
-    shift_run: int = 7  # consecutive buckets on one side that make a level shift
-    shift_z: float = 1.0
-    shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
-    min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs
-
-    @property
-    def alpha(self) -> float:
-        return normal_tail(self.sensitivity)
-
-    @classmethod
-    def for_bucket(cls, seconds: int, **kw: object) -> Settings:
-        """Defaults for day or hour buckets (hours: a shift must last two days, 80 % of its hours)."""
-        if seconds >= 86400:
-            return cls(period=7, per_day=1, **kw)  # type: ignore[arg-type]
-        per_day = 86400 // seconds
-        kw.setdefault("shift_run", 2 * per_day)
-        kw.setdefault("shift_share", 0.8)
-        kw.setdefault("shift_z", 0.75)
-        return cls(period=7 * per_day, per_day=per_day, **kw)  # type: ignore[arg-type]
-
-
-@dataclass(slots=True)
-class Past:
-    """A judged bucket as later baselines see it."""
-
-    index: int
-    slot: int
-    count: float
-    extra: float  # a quantity carried along (revenue): expected like the count, never judged
-    usable: bool = True  # False while flagged: left out of baselines
-    base: float = 0.0  # its slot median when judged (for the level factor); 0: no seasonal basis
-    z: float | None = None  # clipped standardized deviation, seasonal basis only
-    ratio: float = 1.0  # count / expected
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    count: float
-    extra: float
-    sigma: float
-    basis: Basis
-    size: int  # buckets the baseline was taken from
-    log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
-    c2: float = 0.0  # the multiplicative noise (Var = E + c2 E^2) the count test allows for
-
-
-@dataclass(slots=True)
-class Flag:
-    """A reportable judgement: one bucket, or a level shift from `start` to `end` (exclusive)."""
-
-    kind: Direction  # DROP or SPIKE
-    start: int
-    end: int
-    count: float
-    extra: float
-    expected: float
-    expected_extra: float
-    basis: Basis
-    shift: bool = False
-    members: list[Past] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    expectation: Expectation | None  # None: nothing to compare with yet
-    kind: Direction | None  # DROP or SPIKE when flagged
 
 
 class VolumeJudge:
     """Judges consecutive buckets (gaps filled with zeros by the caller) in time order.
 
-    `feed` returns the flags that are final: a flagged bucket is held while it may still turn out
-    to be the start of a level shift (while the run of buckets on its side goes on).
+    `feed` returns the flags that are final: a flagged day is held while it may still turn out
+    to be the start of a level shift (while the run of days on its side goes on).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -144,10 +55,13 @@ class VolumeJudge:
         self._pool: deque[tuple[float, float]] = deque(maxlen=settings.period * settings.history)
         self._logs: deque[float] = deque(maxlen=settings.period * settings.history)  # meaningful buckets
         self._log_sd: float | None = None
-        self._trail: deque[Past] = deque(maxlen=4 * settings.shift_run)
+        self._shifts = ShiftDetector(settings)
+        # Sub-day buckets: trend, today's level and shifts come from the day totals.
+        self._day = DayLevel(settings, VolumeJudge) if settings.per_day > 1 else None
         self._pending: list[Flag] = []
+        self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._shift_from: int | None = None
-        self._last_shift: tuple[Direction, int] | None = None  # kind and end of the latest shift
+        self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None
         self._since_c2 = 0
         self._medians: dict[int, float | None] = {}
@@ -161,16 +75,18 @@ class VolumeJudge:
             self._medians[slot] = float(median(usable)) if len(usable) >= self.s.min_history else None
         return self._medians[slot]
 
-    def _factor(self) -> float:
-        """The current level against the slot medians: last week's counts to their slots' medians.
+    def level(self) -> float:
+        """The current level against the slot medians: last two weeks' counts to their slots' medians.
 
         Taken against the medians as they are now (not as they were), so that when a slot's
         median catches up with a new level the factor falls back to 1 at the same moment.
         """
+        if self._day is not None:
+            return self._day.trend()
         pairs = []
         # The buckets of a run still on one side are left out: a level shift under way must not be
         # absorbed, bucket by bucket, before it is recognised (and reported) as one.
-        run = self._run()
+        run = self._shifts.run()
         for p in self._week:
             if not p.usable or (self._shift_from is not None and p.index < self._shift_from) or p.index in run:
                 continue
@@ -180,8 +96,7 @@ class VolumeJudge:
         # Too little behind it (the first days after a shift, a quiet series): no correction.
         if len(pairs) < max(2, self.s.period // 4) or sum(w for _, w in pairs) < self.s.min_expected:
             return 1.0
-        # A median of the ratios weighted by the medians: one busy day does not move the level,
-        # and a quiet night hour weighs little.
+        # A median of the ratios weighted by the medians: one busy day does not move the level.
         pairs.sort()
         half, acc = sum(w for _, w in pairs) / 2, 0.0
         for ratio, weight in pairs:
@@ -190,20 +105,7 @@ class VolumeJudge:
                 return ratio
         return pairs[-1][0]
 
-    def _run(self) -> set[int]:
-        """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more)."""
-        trail = list(self._trail)
-        if len(trail) < 2 or trail[-1].z is None or trail[-1].z == 0:
-            return set()
-        sign = 1 if trail[-1].z > 0 else -1
-        run: set[int] = set()
-        for p in reversed(trail):
-            if p.z is None or sign * p.z <= 0:
-                break
-            run.add(p.index)
-        return run if len(run) >= 2 else set()
-
-    def _dispersion(self) -> float | None:
+    def dispersion(self) -> float | None:
         """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of them)."""
         if len(self._pool) < self.s.period:
             return None
@@ -220,9 +122,9 @@ class VolumeJudge:
         if len(history) >= self.s.min_history:
             counts = [p.count for p in history]
             base = float(median(counts))
-            factor = self._factor()
+            factor = self.level()
             expected = base * factor
-            c2 = self._dispersion()
+            c2 = self.dispersion()
             # The slot's own spread counts too: a few weeks can say the series is noisier than
             # the pooled model. Until three weeks of residuals exist, the fallbacks' wide spread.
             var = max((robust_sd(counts) * factor) ** 2, expected)
@@ -254,17 +156,35 @@ class VolumeJudge:
         sigma = math.sqrt(max(var, 1.0) * median_error(len(group)))
         return Expectation(expected, extra, sigma, basis, len(group), None, FALLBACK_SPREAD ** 2), 0.0
 
+    def _expect_given_today(self, e: Expectation) -> Expectation | None:
+        """A sub-day bucket's expectation given today's level so far (None for day buckets)."""
+        if self._day is None:
+            return None
+        today = self._day.today()
+        expected = e.count * today.level
+        sigma = math.sqrt(max(expected + today.c2 * expected * expected, 1.0))
+        return Expectation(expected, e.extra * today.level, sigma, e.basis, e.size, None, today.c2)
+
     # --- judging --------------------------------------------------------------------------------
+
+    def _collapsed(self, count: float, e: Expectation) -> bool:
+        """Under --collapse of a meaningful expectation, with only the Poisson test (1 against 2
+        is chance, 1 against 12 is not): reported however noisy the series. --collapse applies to
+        the upper end of a day's expectation's own interval (a median of 8 noisy weeks can read a
+        third under the truth): 44 sales against an estimated 344 (c = 0.55) is a collapse."""
+        if e.count < self.s.min_expected:
+            return False
+        # Days only: an hour's spread is mostly its day's, which today's level measures instead.
+        error = math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1)) if self._day is None else 0.0
+        # At most 1.5 x --collapse of the estimate, the zone a collapsed day is also told by.
+        return count < self.s.collapse * e.count * min(1.5, math.exp(COLLAPSE_Z * error)) \
+            and poisson_lower_tail(math.floor(count), e.count) <= self.s.alpha
 
     def assess(self, count: float, e: Expectation) -> Direction | None:
         s = self.s
         deviation = count - e.count
         if s.direction is not Direction.SPIKE and e.count > 0:
-            k = math.floor(count)
-            # A collapse is reported however noisy the series: under --collapse of a meaningful
-            # expectation, with only the Poisson test (1 against 2 is chance, 1 against 12 is not).
-            if e.count >= s.min_expected and count < s.collapse * e.count \
-                    and count_lower_tail(k, e.count, 0.0) <= s.alpha:
+            if self._collapsed(count, e):
                 return Direction.DROP
             low = deviation < -s.sensitivity * e.sigma
             if e.log_sd is not None and e.count >= s.min_expected:
@@ -274,17 +194,55 @@ class VolumeJudge:
                 low = low or math.log((count + 0.5) / (e.count + 0.5)) < -(s.sensitivity + 1) * e.log_sd
             # Those rules are about the series' spread: their count test allows for its
             # overdispersion too (negative binomial with the fitted c^2).
-            if low and count_lower_tail(k, e.count, e.c2) <= s.alpha:
+            if low and count_lower_tail(math.floor(count), e.count, e.c2) <= s.alpha:
                 return Direction.DROP
         if s.direction is not Direction.DROP and deviation > s.sensitivity * e.sigma:
             if poisson_upper_tail(math.ceil(count), max(e.count, 0.5)) <= s.alpha:
                 return Direction.SPIKE
         return None
 
+    def _drop_given_today(self, count: float, e: Expectation) -> bool:
+        """A count that the negative binomial of today's level rules out. Its spread is the
+        hour's own plus today's level's uncertainty: three sales at 06:00 do not make 1 at 07:00
+        a collapse, 400 by noon make 0 at 13:00 one."""
+        return count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
+
+    def _given_today(self, count: float, e: Expectation, given: Expectation,
+                     kind: Direction | None) -> tuple[Direction | None, Expectation, bool]:
+        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it,
+        whether it is a suspect: low in a day not yet proven collapsed)."""
+        assert self._day is not None
+        # Like the collapse rule, only where either expectation is meaningful (--min-expected).
+        if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
+            return Direction.DROP, given, False
+        collapsed = self._day.collapsed(count, e.count)
+        # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
+        # median (9) reads a little under --min-expected.
+        low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
+        if low and collapsed is True:
+            return Direction.DROP, e, False
+        if kind is Direction.DROP and collapsed is False and (e.basis is not Basis.SEASONAL
+                                                              or not self._collapsed(count, e)):
+            # A day running low all along, this bucket with it, by the spread rules: no drop.
+            # (Under --collapse of a meaningful seasonal expectation it is one however the day
+            # runs; a fallback's ignores the weekday, today's level knows it.)
+            return None, e, False
+        return kind, e, low and collapsed is None
+
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
+        done: list[Flag] = []
+        if self._day is not None:
+            shift = self._day.next_bucket(index, slot, daily)
+            if shift is not None:
+                self._rescale(shift.start, shift.scale)
+                done += [shift.flag] if shift.flag is not None else []
         e, base = self.expect(slot, daily)
         kind = self.assess(count, e) if e is not None else None
+        given = self._expect_given_today(e) if e is not None else None
+        suspect = False
+        if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
+            kind, e, suspect = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
@@ -297,91 +255,75 @@ class VolumeJudge:
                     if e.count >= self.s.min_expected:
                         self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
+        if self._day is not None:
+            unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
+            self._day.add(count, extra, unconditional, None if given is None else given.count, kind is None)
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
         self._medians.pop(slot, None)
         self._daily.setdefault(daily, deque(maxlen=14)).append(past)
         self._week.append(past)
+        flag = None if kind is None or e is None else Flag(
+            kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
+        if self._day is not None:  # hours: final at once (a shift is found on the days)
+            return Verdict(e, kind), done + self._suspected(past, e, suspect) + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.
         if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
-            self._trail.append(past)
-        if kind is not None and e is not None:
-            self._pending.append(Flag(kind, index, index + 1, count, extra, e.count, e.extra, e.basis,
-                                      members=[past]))
-        done = self._shift(index)
-        done += self._release()
-        return Verdict(e, kind), done
-
-    def _shift(self, index: int) -> list[Flag]:
-        """Detect a level shift ending at this bucket; on one, make it the new normal."""
-        s = self.s
-        run = list(self._trail)[-s.shift_run:]
-        if len(run) < s.shift_run or any(p.z is None for p in run):
-            return []
-        for sign, kind in ((-1, Direction.DROP), (1, Direction.SPIKE)):
-            zs = [sign * p.z for p in run if p.z is not None]
-            half = zs[len(zs) // 2:]
-            ratios = [p.ratio for p in run]
-            # Medians, not means: one outage day inside an ordinary week is not a new level.
-            # One odd bucket (a chance rise, or an outage on top of the shift) may sit in the run.
-            low = sorted(ratios)[1]
-            if (sum(z > 0 for z in zs) < s.shift_share * len(zs) - 1 or median(zs) < s.shift_z
-                    or median(half) < s.shift_z or low <= s.collapse
-                    or max(ratios) > RATIO_AGREEMENT * low):
-                continue
-            # The shift began at the earliest bucket from which every bucket sits nearer the new
-            # level (the run's latest half) than the old one: a chance low day before it is not it.
-            level = math.log(max(median(p.ratio for p in run[len(run) // 2:]), 1e-9))
-            members = list(self._trail)
-            while members and (members[0].z is None or
-                               abs(math.log(max(members[0].ratio, 1e-9)) - level)
-                               >= abs(math.log(max(members[0].ratio, 1e-9)))
-                               or any(abs(math.log(max(p.ratio, 1e-9)) - level) >= abs(math.log(max(p.ratio, 1e-9)))
-                                      for p in members[1:])):
-                members = members[1:]
-            if len(members) < len(run) // 2:
-                continue  # the latest buckets are not at one level yet
-            start = members[0].index
-            expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
-            scale = sum(p.count for p in members) / expected if expected else 1.0
-            for p in members:
+            self._shifts.observe(past)
+        if flag is not None:
+            self._pending.append(flag)
+        # The series' log spread, or the one its c^2 (else the assumed c^2 of days) implies if
+        # larger: a few weeks of logs can read narrow by chance.
+        spread = math.sqrt(math.log1p(self._c2 if self._c2 is not None else self.s.day_cv2))
+        shift = self._shifts.detect(index, max(spread, self._log_sd or 0.0))
+        if shift is not None:
+            for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
-            # The history before the shift is rescaled to the new level, so the slot medians agree
-            # with it at once instead of flipping one slot at a time weeks later.
-            for history in self._slots.values():
-                for p in history:
-                    if p.index < start:
-                        p.count *= scale
-                        p.extra *= scale
-            self._medians.clear()
-            self._pending = [f for f in self._pending if f.start < start]
-            self._shift_from = start
-            self._trail.clear()
-            # A small shift found again right after one the same way is its continuation (the
-            # first step under-measured it): adapted to, not reported twice.
-            again = self._last_shift is not None and self._last_shift[0] is kind \
-                and start - self._last_shift[1] < 2 * s.shift_run and 0.5 < scale < 2
-            self._last_shift = (kind, index + 1)
-            if again or (s.direction is not Direction.BOTH and s.direction is not kind):
-                return []  # adapted to silently
-            return [Flag(kind, start, index + 1, sum(p.count for p in members),
-                         sum(p.extra for p in members), expected, 0.0, Basis.SEASONAL, shift=True,
-                         members=members)]
-        return []
+            self._rescale(shift.start, shift.scale)
+            self._pending = [f for f in self._pending if f.start < shift.start]
+            if shift.reported:
+                done.append(Flag(shift.kind, shift.start, shift.end, sum(p.count for p in shift.members),
+                                 sum(p.extra for p in shift.members),
+                                 sum(p.count / p.ratio if p.ratio else p.count for p in shift.members),
+                                 0.0, Basis.SEASONAL, shift=True, members=shift.members))
+        self._pending, final = self._shifts.release(self._pending)
+        return Verdict(e, kind), done + final
 
-    def _release(self) -> list[Flag]:
-        """Flags that can no longer be part of a shift: the run on their side has broken since."""
-        if not self._pending:
+    def _suspected(self, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
+        """Today's low buckets, reported once the day is proven collapsed (its first meaningful
+        hours cannot tell a collapse from a quiet day yet); forgotten when the day ends."""
+        assert self._day is not None
+        if self._suspects and self._day.first is not None and self._suspects[0].start < self._day.first:
+            self._suspects = []
+        if suspect and e is not None:
+            self._suspects.append(Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                                       e.count, e.extra, e.basis, members=[past]))
             return []
-        keep, done = [], []
-        for flag in self._pending:
-            sign = -1 if flag.kind is Direction.DROP else 1
-            later = [p for p in self._trail if p.index > flag.start]
-            broken = any(p.z is None or sign * p.z <= 0 for p in later) or flag.members[0].z is None
-            (done if broken else keep).append(flag)
-        self._pending = keep
-        return done
+        if not self._suspects or self._day.collapsed(0.0, 0.0) is not True:
+            return []
+        found, self._suspects = self._suspects, []
+        for f in found:
+            f.members[0].usable = False
+            self._medians.pop(f.members[0].slot, None)
+        return found
+
+    def _rescale(self, start: int, scale: float) -> None:
+        """The history before a shift, rescaled to the new level, so the slot medians agree with
+        it at once instead of flipping one slot at a time weeks later."""
+        for history in self._slots.values():
+            for p in history:
+                if p.index < start:
+                    p.count *= scale
+                    p.extra *= scale
+        self._medians.clear()
+        self._shift_from = start
+        self._rebase = (start, scale)
+
+    def take_rebase(self) -> tuple[int, float] | None:
+        """The latest shift's (start, scale) if not taken yet (the day judge behind sub-day buckets)."""
+        rebase, self._rebase = self._rebase, None
+        return rebase
 
     def finish(self) -> list[Flag]:
         """The flags still held when the series ends."""

@@ -17,6 +17,7 @@ from anomaly_cli.model import CheckStats, Finding
 from anomaly_cli.params import Param
 from anomaly_cli.stats import severity_by_drop
 from anomaly_cli.volume import Basis, Direction, Flag, Settings, VolumeJudge
+from anomaly_cli.volume_dst import may_not_exist
 from anomaly_cli.wording import CENT, clock, long_date, percent
 
 EPOCH = datetime(1970, 1, 1)
@@ -173,27 +174,42 @@ class SalesCheck(Check):
     Successful transactions are counted per --bucket (day or hour); a bucket with no sales counts
     as zero. Each complete bucket is compared with the same slot of the week (the weekday; for
     hours the weekday and hour) in the previous --history weeks, scaled to the shop's current
-    level: expected = median of those buckets x (last week's sales / the sum of their own slot
-    medians), so growth, a decline or a new level is followed within days. The spread is
+    level: expected = median of those buckets x (the last two weeks' days against their weekdays'
+    medians, a weighted median of the ratios), so growth or a decline is followed within days. The spread is
     count-aware, Var = expected + c^2 x expected^2 (Poisson plus a negative-binomial part), with
     c measured robustly (1.4826 x MAD) from the recent residuals of all buckets and widened for
     the uncertainty of a median of few weeks. A bucket is flagged when it lies more than
     --sensitivity sigmas below the expectation (above it for --direction spike, either way for
     both), or, however noisy the shop, when it holds under --collapse (10 %) of an expectation of
-    at least --min-expected; a Poisson test at the expected count must agree. Flagged buckets stay
+    at least --min-expected (for days, of the upper end of the expectation's two-sigma interval,
+    at most 1.5 x: a median of noisy weeks can read a third low); a Poisson test at the expected
+    count must agree. Flagged buckets stay
     out of later baselines, so one outage never hides the next.
 
-    A lasting change is reported once: when 7 days in a row (hours: 80 % of 48 hours) lie on the
-    same side, on average more than 1 sigma off and by similar ratios, one finding spans the shift
-    from its first bucket ("sales settled 45.0% lower ... the new normal from here") and the new
-    level becomes the baseline. With fewer than --min-history comparable weeks (a new shop, the
-    first weeks of the data), a bucket is compared with the best available baseline, all recent
+    Hours are also judged given today's level so far: a busy day lifts every hour of it, so the
+    expectation is multiplied by (today's earlier unflagged sales + a) / (their expectations + a),
+    a = 1 / c^2 of the day totals, and a negative-binomial tail test with the hour's own spread
+    (plus that level's uncertainty) decides: three lost hours of a day running at 3 x its usual
+    volume are reported even where they reach the usual volume of those hours. A low hour on a day
+    that runs low all along (its total above 15 % of expected) is no drop by the sigma rules (it
+    still is under --collapse of its expectation); a day whose total
+    so far is a proven collapse (under 15 % and, by a Poisson test, below the lowest level the
+    days' spread reaches) reports all its low meaningful hours, from its first.
+
+    A lasting change is reported once: when 7 days in a row lie on the same side, on average
+    more than 1 sigma off, by similar ratios (never a collapse), and their mean log ratio beyond
+    --sensitivity standard errors of the series' log spread, one finding spans the shift from
+    the most likely change point ("sales settled 45.0% lower ... the new normal from here") and
+    the history is rescaled to the new level. Hours take their trend and their shifts from the
+    day totals (a low day is 24 low hours, not a shift). With fewer than --min-history comparable
+    weeks (a new shop, the first weeks of the data), a bucket is compared with the best available baseline, all recent
     days (for hours the same hour of recent days), else the last few, never above the most its own
     slot has held, and with so wide a spread that only near-total outages are reported; the
     finding and the summary's `baseline` and `confidence` say so.
 
     Hours are slotted on the stored wall clock (a shop that stores local time keeps Monday 09:00
-    across a daylight-saving change); a database that stores UTC gives --timezone Europe/Berlin
+    across a daylight-saving change; an empty 02:00 on a common spring-forward Sunday is not
+    judged, `dst_gap` in the summary); a database that stores UTC gives --timezone Europe/Berlin
     and hours are slotted by the shop's local hour of the week.
 
     Not judged: the current incomplete bucket (a morning run does not report today as down), and
@@ -281,6 +297,10 @@ class SalesCheck(Check):
         bases: Counter[str] = Counter()
         for bucket in fill(measure(ctx, size, load_from, end, stats), end):
             slot, daily = slots(bucket.index, size, p.get("timezone", ""))
+            if size is BucketSize.HOUR and not p.get("timezone") and not bucket.rows \
+                    and may_not_exist(start_of(bucket.index, size)):
+                stats.skip("dst_gap", start is None or bucket.index >= start)  # clocks sprang forward
+                continue
             verdict, done = judge.feed(bucket.index, slot, daily, bucket.transactions, bucket.revenue_cents)
             flags += done
             if start is None or bucket.index >= start:
