@@ -71,7 +71,8 @@ def config_show(
     The config file is the first of --config, ANOMALY_CONFIG, ./anomaly.toml, [tool.anomaly] in
     ./pyproject.toml and the user's config file. API keys are shown as *** and URLs without passwords.
     """
-    from anomaly_cli.config import load_settings, user_config_file
+    from anomaly_cli.config import load_settings
+    from anomaly_cli.config_sources import user_config_file
     from anomaly_cli.render.encode import dumps
 
     settings = load_settings(flags={}, config_path=config)
