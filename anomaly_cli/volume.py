@@ -281,6 +281,9 @@ class VolumeJudge:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
             self._rescale(shift.start, shift.scale)
+            # Flags inside the shift are part of it, except collapses (not members): final now.
+            members = {p.index for p in shift.members}
+            done += [f for f in self._pending if f.start >= shift.start and f.start not in members]
             self._pending = [f for f in self._pending if f.start < shift.start]
             if shift.reported:
                 done.append(Flag(shift.kind, shift.start, shift.end, sum(p.count for p in shift.members),
