@@ -60,6 +60,7 @@ class VolumeJudge:
         self._day = DayLevel(settings, VolumeJudge) if settings.per_day > 1 else None
         self._pending: list[Flag] = []
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
+        self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None
@@ -175,10 +176,28 @@ class VolumeJudge:
         if e.count < self.s.min_expected:
             return False
         # Days only: an hour's spread is mostly its day's, which today's level measures instead.
-        error = math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1)) if self._day is None else 0.0
         # At most 1.5 x --collapse of the estimate, the zone a collapsed day is also told by.
-        return count < self.s.collapse * e.count * min(1.5, math.exp(COLLAPSE_Z * error)) \
+        widen = self._widen(e) if self._day is None else 1.0
+        return count < self.s.collapse * e.count * widen \
             and poisson_lower_tail(math.floor(count), e.count) <= self.s.alpha
+
+    @staticmethod
+    def _widen(e: Expectation) -> float:
+        """The upper end of the expectation's own interval, as a factor (at most 1.5)."""
+        return min(1.5, math.exp(COLLAPSE_Z * math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1))))
+
+    def _early_low(self, count: float, e: Expectation) -> bool:
+        """A sub-day bucket in the day's first hour with a meaningful expectation, under --collapse
+        of its interval's upper end: nothing of today measures its level yet, so its median is
+        as uncertain as a day's (5 sales against an estimated 35, truly 78). Also below its lower
+        end by the Poisson test (2 against 13 is a quiet day's chance). Held until the next
+        bucket: reported when it is a drop too (an outage), else forgotten (a quiet morning)."""
+        assert self._day is not None
+        if e.count < self.s.min_expected or e.basis is not Basis.SEASONAL or self._day.measured():
+            return False
+        widen = self._widen(e)
+        return count < self.s.collapse * e.count * widen \
+            and poisson_lower_tail(math.floor(count), e.count / widen) <= self.s.alpha
 
     def assess(self, count: float, e: Expectation) -> Direction | None:
         s = self.s
@@ -255,6 +274,7 @@ class VolumeJudge:
                     if e.count >= self.s.min_expected:
                         self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
+        early = kind is None and e is not None and self._day is not None and self._early_low(count, e)
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
             self._day.add(count, extra, unconditional, None if given is None else given.count, kind is None)
@@ -266,7 +286,8 @@ class VolumeJudge:
         flag = None if kind is None or e is None else Flag(
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            return Verdict(e, kind), done + self._suspected(past, e, suspect) + ([flag] if flag is not None else [])
+            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, suspect)
+            return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.
         if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
@@ -281,6 +302,9 @@ class VolumeJudge:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
             self._rescale(shift.start, shift.scale)
+            # Flags inside the shift are part of it, except collapses (not members): final now.
+            members = {p.index for p in shift.members}
+            done += [f for f in self._pending if f.start >= shift.start and f.start not in members]
             self._pending = [f for f in self._pending if f.start < shift.start]
             if shift.reported:
                 done.append(Flag(shift.kind, shift.start, shift.end, sum(p.count for p in shift.members),
@@ -289,6 +313,19 @@ class VolumeJudge:
                                  0.0, Basis.SEASONAL, shift=True, members=shift.members))
         self._pending, final = self._shifts.release(self._pending)
         return Verdict(e, kind), done + final
+
+    def _first_hour(self, past: Past, e: Expectation | None, kind: Direction | None, early: bool) -> list[Flag]:
+        """The held first-hour bucket, reported when this next bucket is a drop; this one held if early."""
+        held, self._early = self._early, None
+        found = []
+        if held is not None and kind is Direction.DROP and past.index == held.end:
+            held.members[0].usable = False
+            self._medians.pop(held.members[0].slot, None)
+            found.append(held)
+        if early and e is not None:
+            self._early = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                               e.count, e.extra, e.basis, members=[past])
+        return found
 
     def _suspected(self, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
         """Today's low buckets, reported once the day is proven collapsed (its first meaningful

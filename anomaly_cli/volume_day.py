@@ -57,6 +57,7 @@ class DayLevel:
         self._count = self._extra = 0.0
         self._seen = self._expected = 0.0  # today's unflagged judged buckets: counts, expectations
         self._all = self._all_expected = 0.0  # today's judged buckets, flagged or not
+        self._most = 0.0  # the largest expectation of a bucket of today so far
         self._pool: list[tuple[float, float]] = []  # (count - expected given today, that expected)
         self._c2: float | None = None
         self._starts: dict[int, int] = {}  # day index -> its first bucket
@@ -71,6 +72,11 @@ class DayLevel:
         level = (self._seen + a) / (self._expected + a)
         hour = self._c2 if self._c2 is not None else HOUR_NOISE
         return Today(level, hour + 1.0 / (self._seen + a))
+
+    def measured(self) -> bool:
+        """Whether an earlier bucket of today had a meaningful expectation (--min-expected): the
+        first business hour has nothing of today to measure its level by."""
+        return self._most >= self.s.min_expected
 
     def collapsed(self, count: float, expected: float) -> bool | None:
         """Today so far, this bucket included: True when it is a collapse (under 1.5 x --collapse
@@ -102,6 +108,7 @@ class DayLevel:
                 shift = self._close()
             self.first, self.buckets = index, 0
             self._count = self._extra = self._seen = self._expected = self._all = self._all_expected = 0.0
+            self._most = 0.0
             self._starts[index // self.s.per_day] = index
         self._last_daily = daily
         self._slot = slot // self.s.per_day
@@ -117,6 +124,7 @@ class DayLevel:
             return
         self._all += count
         self._all_expected += expected
+        self._most = max(self._most, expected)
         if not usable:
             return
         self._seen += count

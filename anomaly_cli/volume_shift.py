@@ -76,8 +76,13 @@ class ShiftDetector:
             logs = [math.log(max(p.ratio, s.collapse)) for p in members]
             if log_sd is not None and abs(sum(logs) / len(logs)) < s.sensitivity * log_sd / math.sqrt(len(logs)):
                 continue  # a week of noise on one side: its mean is within the series' own spread
-            expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
-            scale = sum(p.count for p in members) / expected if expected else 1.0
+            scale = self._scale([p for p in members if p.ratio > s.collapse])
+            # A bucket under --collapse of the new level too (an outage on top of the shift) is its
+            # own finding, never part of the new level: it would overstate the shift.
+            members = [p for p in members if p.ratio > s.collapse * scale]
+            if not members:
+                continue
+            scale = self._scale(members)
             if abs(math.log(scale)) < -math.log(1 - s.min_shift):
                 continue  # a drift of a few percent: the level factor follows it, no finding
             start = members[0].index
@@ -90,6 +95,12 @@ class ShiftDetector:
             asked = s.direction is Direction.BOTH or s.direction is kind
             return Shift(kind, start, index + 1, members, scale, asked and not again)
         return None
+
+    @staticmethod
+    def _scale(members: list[Past]) -> float:
+        """New level / old level: the members' counts against their expectations."""
+        expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
+        return sum(p.count for p in members) / expected if expected else 1.0
 
     def _since_change(self, level: float) -> list[Past]:
         """The trail's buckets from the most likely start of a shift to `level` (log ratio): the

@@ -119,13 +119,25 @@ def test_a_lasting_shift_is_one_finding(shop_db: Any, scenario: Scenario, size: 
     shop, url = shop_db(scenario)
     assert shop.shift_day is not None
     found = findings(shop, url, size)
+    # Planted incidents are their own findings: whole days, and the hours of an outage (whose day
+    # can stay above 90 %). A level shift spanning a dead day is still the shift.
     planted = {s for s, t in shop.day_truth.items() if t[1] < 0.9 * t[0]}
+    outages = {s for s, t in shop.hour_truth.items() if t[1] < 0.9 * t[0]}
+
+    def incident(f: dict[str, Any]) -> bool:
+        start, end = datetime.fromisoformat(f["bucket_start"]), datetime.fromisoformat(f["bucket_end"])
+        return "level shift" not in f["message"] and (
+            start in outages or any(start <= d < end or start.replace(hour=0) == d for d in planted))
+
     after = [f for f in found if datetime.fromisoformat(f["bucket_start"]) >= shop.shift_day - timedelta(days=3)
-             and not any(datetime.fromisoformat(f["bucket_start"]) <= d < datetime.fromisoformat(f["bucket_end"])
-                         or datetime.fromisoformat(f["bucket_start"]).replace(hour=0) == d for d in planted)]
+             and not incident(f)]
     after = [f for f in after if f["bucket_start"] != DST_GAP]  # its own test
     shifts = [f for f in after if "level shift" in f["message"]]
     assert len(shifts) == 1 and len(after) == 1, [f"{f['bucket_start']}: {f['message']}" for f in after]
+    # ... and a dead day inside it is reported on its own, not folded into the new level.
+    dead = {s for s, t in shop.day_truth.items() if t[1] < 0.1 * t[0]}
+    own = {datetime.fromisoformat(f["bucket_start"]).replace(hour=0) for f in found if "level shift" not in f["message"]}
+    assert dead and dead <= own, sorted(dead - own)
 
 
 def test_the_daylight_saving_hour_that_does_not_exist_is_no_outage(shop_db: Any) -> None:

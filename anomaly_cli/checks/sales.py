@@ -194,13 +194,16 @@ class SalesCheck(Check):
     that runs low all along (its total above 15 % of expected) is no drop by the sigma rules (it
     still is under --collapse of its expectation); a day whose total
     so far is a proven collapse (under 15 % and, by a Poisson test, below the lowest level the
-    days' spread reaches) reports all its low meaningful hours, from its first.
+    days' spread reaches) reports all its low meaningful hours, from its first. The day's first
+    hour with a meaningful expectation has nothing of today to go by: it is held against the
+    upper end of its interval, like a day, and reported when the next hour is a drop too.
 
     A lasting change is reported once: when 7 days in a row lie on the same side, on average
     more than 1 sigma off, by similar ratios (never a collapse), and their mean log ratio beyond
     --sensitivity standard errors of the series' log spread, one finding spans the shift from
     the most likely change point ("sales settled 45.0% lower ... the new normal from here") and
-    the history is rescaled to the new level. Hours take their trend and their shifts from the
+    the history is rescaled to the new level; a dead day inside it stays a finding of its own.
+    Hours take their trend and their shifts from the
     day totals (a low day is 24 low hours, not a shift). With fewer than --min-history comparable
     weeks (a new shop, the first weeks of the data), a bucket is compared with the best available baseline, all recent
     days (for hours the same hour of recent days), else the last few, never above the most its own
