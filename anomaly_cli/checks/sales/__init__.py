@@ -1,170 +1,32 @@
-"""sales: days (or hours) whose successful sales fall far below their own seasonal history."""
+"""sales: days (or hours) whose successful sales fall far below their own seasonal history.
+
+One concern per module: buckets (sizes, measured buckets, their slots of the week), wording
+(findings and sentences), sql (what is read from the database).
+"""
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
-from anomaly_cli.checks._rows import newest
+from anomaly_cli.checks.sales.buckets import (WEEK_SECONDS, BucketSize, Measured, _zone, fill, index_of, slots,
+                                              start_of)
+from anomaly_cli.checks.sales.sql import last_data, measure
+from anomaly_cli.checks.sales.wording import NAME, drop_pct, make_finding, sales_amount, template_line
 from anomaly_cli.errors import UsageError
-from anomaly_cli.model import CheckStats, Finding
+from anomaly_cli.model import Finding
 from anomaly_cli.params import Param
-from anomaly_cli.stats import severity_by_drop
 from anomaly_cli.volume import Basis, Direction, Flag, Settings, VolumeJudge
 from anomaly_cli.volume_dst import may_not_exist
-from anomaly_cli.wording import CENT, clock, long_date, percent
 
-EPOCH = datetime(1970, 1, 1)
-WEEK_SECONDS = 7 * 86400
-# Data whose last row is older than this is a copy, not a live shop (see _findings).
+__all__ = ["BucketSize", "Direction", "Measured", "SalesCheck", "drop_pct", "fill", "index_of", "sales_amount",
+           "slots", "template_line"]
+
+# Data whose last row is older than this is a copy, not a live shop (see run).
 STALE_AFTER = timedelta(days=7)
-MAD_SCALE = 1.4826  # turns a median absolute deviation into a standard deviation (normal data)
-HUNDRED = Decimal(100)
-TENTH = Decimal("0.1")
-
-
-class BucketSize(enum.StrEnum):
-    DAY = "day"
-    HOUR = "hour"
-
-    @property
-    def seconds(self) -> int:
-        return 86400 if self is BucketSize.DAY else 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Measured:
-    """One bucket as the database aggregated it (index = epoch seconds // bucket size)."""
-
-    index: int
-    transactions: int  # successful transactions
-    revenue_cents: int  # their total_amount, in whole cents (NULL amounts left out)
-    without_amount: int  # successful transactions with a NULL amount
-    rows: int  # rows of any status: tells an empty window from a window with no sales
-
-
-def fill(rows: Iterable[Measured], end: int) -> Iterator[Measured]:
-    """Every bucket from the first measured one up to `end` (exclusive), gaps as zero buckets.
-
-    A day with no rows is absent from a GROUP BY, yet it is the strongest signal there is.
-    """
-    following: int | None = None
-    for row in rows:
-        if row.index >= end:
-            continue
-        if following is not None:
-            yield from (Measured(i, 0, 0, 0, 0) for i in range(following, row.index))
-        yield row
-        following = row.index + 1
-    if following is not None:
-        yield from (Measured(i, 0, 0, 0, 0) for i in range(following, end))
-
-
-def start_of(index: int, size: BucketSize) -> datetime:
-    return EPOCH + timedelta(seconds=index * size.seconds)
-
-
-def index_of(moment: datetime, size: BucketSize) -> int:
-    """The bucket holding `moment` (floor division, as the database's epoch - epoch % size)."""
-    return int((moment - EPOCH).total_seconds()) // size.seconds
-
-
-def sales_amount(value: Decimal, currency: str) -> str:
-    """The seed's amounts: ₹333,200 when whole, ₹3,570.50 otherwise."""
-    amount = value.quantize(CENT, rounding=ROUND_HALF_UP)
-    return f"{currency}{amount:,.0f}" if amount == amount.to_integral_value() else f"{currency}{amount:,.2f}"
-
-
-def template_line(fields: dict[str, Any], size: BucketSize, kind: Direction, currency: str,
-                  *, shift: bool = False, basis: Basis = Basis.SEASONAL) -> str:
-    """The seed's sentence: 'September 15, 2025: 17 transactions, ₹333,200 sales - low performance'.
-
-    A level shift names its span and says it is the new normal; a bucket judged against a fallback
-    baseline (short history) says which, and with what confidence.
-    """
-    start: datetime = fields["bucket_start"]
-    when = long_date(start) if size is BucketSize.DAY else f"{long_date(start)} {clock(start)}"
-    if shift:
-        end: datetime = fields["bucket_end"] - timedelta(seconds=size.seconds)
-        last = long_date(end) if size is BucketSize.DAY else f"{long_date(end)} {clock(end)}"
-        verdict = (f"sales settled {percent(abs(fields['drop_pct']))} "
-                   f"{'lower' if kind is Direction.DROP else 'higher'} (a lasting level shift, the new normal from here)")
-        return (f"{when} to {last}: {fields['transactions']} transactions, "
-                f"{sales_amount(fields['revenue'], currency)} sales - {verdict}")
-    verdict = "low performance" if kind is Direction.DROP else "unusually high sales"
-    if basis is not Basis.SEASONAL:
-        verdict += f" (short history: compared with {BASIS_WORDS[basis]}, {basis.confidence} confidence)"
-    return (f"{when}: {fields['transactions']} transactions, "
-            f"{sales_amount(fields['revenue'], currency)} sales - {verdict}")
-
-
-BASIS_WORDS = {Basis.ALL_DAYS: "all recent days", Basis.RECENT: "the last few days"}
-
-
-def make_finding(flag: Flag, size: BucketSize, currency: str) -> Finding:
-    start = start_of(flag.start, size)
-    change = drop_pct(flag.count, flag.expected)
-    fields = {
-        "bucket_start": start,
-        "bucket_end": start_of(flag.end, size),
-        "transactions": int(flag.count),
-        "revenue": (Decimal(int(flag.extra)) / HUNDRED).quantize(CENT),
-        "expected_transactions": Decimal(str(flag.expected)).quantize(TENTH, rounding=ROUND_HALF_UP),
-        "expected_revenue": (Decimal(str(flag.expected_extra)) / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP),
-        "drop_pct": change.quantize(CENT, rounding=ROUND_HALF_UP),
-    }
-    if flag.shift:  # the revenue a shift was expected to bring is not measured: its median is not summed
-        fields["expected_revenue"] = None
-    return Finding(
-        check=SalesCheck.name,
-        key=f"sales:{size.value}:{start.isoformat()}",
-        severity=severity_by_drop(change),
-        message=template_line(fields, size, flag.kind, currency, shift=flag.shift, basis=flag.basis),
-        fields=fields,
-    )
-
-
-def slots(index: int, size: BucketSize, zone: str = "") -> tuple[int, int]:
-    """(slot of the week, slot of the day) of a bucket: weekday for days, hour of the week for hours.
-
-    1970-01-01 was a Thursday (weekday 3). Buckets are counted on the stored wall clock, so a
-    shop's Monday 09:00 stays Monday 09:00 across a daylight-saving change. When the database
-    stores UTC, `zone` names the shop's time zone: an hour's slot is then its local hour of the
-    week (09:00 UTC is 10:00 in Berlin in winter and 11:00 in summer).
-    """
-    if size is BucketSize.DAY:
-        return (index + 3) % 7, 0
-    if zone:
-        from datetime import timezone
-        from zoneinfo import ZoneInfo
-
-        local = start_of(index, size).replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
-        return local.weekday() * 24 + local.hour, local.hour
-    return (index + 3 * 24) % 168, index % 24
-
-
-def _zone(raw: Any) -> str:
-    """The param's parse function: an IANA time zone name, or empty for the stored wall clock."""
-    text = "" if raw is None else str(raw).strip()
-    if text:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(text)
-        except (ValueError, KeyError, OSError):
-            raise ValueError(f"{text!r} is not a time zone (use e.g. Europe/Berlin)") from None
-    return text
-
-
-def drop_pct(transactions: float, expected: float) -> Decimal:
-    """Signed: positive for a drop, negative for a rise; an expectation below 1 counts as 1."""
-    return (Decimal(str(expected)) - Decimal(str(transactions))) / Decimal(str(max(expected, 1.0))) * HUNDRED
 
 
 @register
@@ -230,7 +92,7 @@ class SalesCheck(Check):
     40.8, and a Wednesday with 9 sales is a drop (under 10 % of 132) though 3 sigmas reach below 0.
     """
 
-    name = "sales"
+    name = NAME
     llm_target = "[DATE]: [TRANSACTIONS] transactions, [AMOUNT] sales - low performance"
     llm_advice = "checkout, payment gateway and site health for the periods named"
     order = 20
@@ -356,57 +218,3 @@ class SalesCheck(Check):
     def _report(flags: list[Flag], start: int | None, size: BucketSize, currency: str) -> list[Finding]:
         """Findings for final flags that end in the window (a shift may begin before it)."""
         return [make_finding(f, size, currency) for f in flags if start is None or f.end > start]
-
-
-def last_data(ctx: CheckContext) -> datetime | None:
-    """The newest transaction date, of any status (an index on the date makes this instant)."""
-    from anomaly_cli.db import table
-
-    t = table(ctx.schema, "transactions")
-    return newest(ctx.conn, t.c.transaction_date)
-
-
-def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
-            stats: CheckStats) -> Iterator[Measured]:
-    """Per-bucket aggregates in bucket order, from one pass that also counts the successful
-    sales whose date or amount cannot be used (bucket_keys: the database groups, Python places)."""
-    import sqlalchemy as sa
-
-    from anomaly_cli.bucket_keys import BAD_DATE, NO_DATE, gather, key_of, outside
-    from anomaly_cli.db import cents, table
-    from anomaly_cli.sqlfn import MONEY_LIMIT
-
-    t = table(ctx.schema, "transactions")
-    date, amount = t.c.transaction_date, t.c.total_amount
-    success = t.c.status == ctx.schema.success_status
-    key = key_of(date, size.seconds)
-    # Without --since every row is read (those from `end` on are dropped below) and the unusable
-    # dates, anywhere in time, are counted in the pass; with it the pass is bounded, an index on
-    # the date serves it, and the unusable dates outside the bounds are counted apart.
-    bounds = [] if load_from is None else [date >= start_of(load_from, size), date < start_of(end, size)]
-    # A number below MONEY_LIMIT; text, a blob or 1e308 (whose cents would overflow SUM) is
-    # counted and left out of the sum. Two comparisons cost SQLite less than typeof().
-    limit = sa.literal(MONEY_LIMIT, literal_execute=True)
-    good = sa.case((sa.and_(amount > -limit, amount < limit), cents(amount)))
-    zero = sa.literal_column("0")
-    # (key, sales, other rows, sales with an amount, readable amounts, cents): the other
-    # statuses only tell an empty bucket from one without sales, in a pass of their own that
-    # costs less than a status column in the sales' GROUP BY.
-    sales = (sa.select(key, sa.func.count(), zero, sa.func.count(amount), sa.func.count(good), sa.func.sum(good))
-             .where(success, *bounds).group_by(key))
-    others = (sa.select(key, zero, sa.func.count(), zero, zero, zero)
-              .where(sa.or_(sa.not_(success), t.c.status.is_(None)), *bounds).group_by(key))
-    buckets, unusable = gather(ctx.conn.execute(sa.union_all(sales, others)), size.seconds)
-    apart = {}
-    if bounds:
-        from anomaly_cli.checks._rows import count_unusable_dates
-
-        apart = count_unusable_dates(ctx.conn, date, success, outside(date, bounds))
-    for reason in (NO_DATE, BAD_DATE):
-        stats.skip(reason, unusable.get(reason, [0])[0] + apart.get(reason, 0))
-    first = load_from if load_from is not None else -(2 ** 62)
-    judged = sorted((start // size.seconds, n) for start, n in buckets.items() if first <= start // size.seconds < end)
-    # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
-    stats.skip("bad_amount", sum(with_amount - readable for _, (_, _, with_amount, readable, _) in judged))
-    for index, (n, other, with_amount, _, revenue) in judged:
-        yield Measured(index, n, revenue, n - with_amount, n + other)

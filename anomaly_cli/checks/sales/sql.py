@@ -1,0 +1,68 @@
+"""sales: the newest row and the per-bucket aggregates, from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from anomaly_cli.checks._rows import newest
+from anomaly_cli.checks.sales.buckets import BucketSize, Measured, start_of
+from anomaly_cli.model import CheckStats
+
+if TYPE_CHECKING:
+    from anomaly_cli.checks import CheckContext
+
+
+def last_data(ctx: CheckContext) -> datetime | None:
+    """The newest transaction date, of any status (an index on the date makes this instant)."""
+    from anomaly_cli.db import table
+
+    t = table(ctx.schema, "transactions")
+    return newest(ctx.conn, t.c.transaction_date)
+
+
+def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
+            stats: CheckStats) -> Iterator[Measured]:
+    """Per-bucket aggregates in bucket order, from one pass that also counts the successful
+    sales whose date or amount cannot be used (bucket_keys: the database groups, Python places)."""
+    import sqlalchemy as sa
+
+    from anomaly_cli.bucket_keys import BAD_DATE, NO_DATE, gather, key_of, outside
+    from anomaly_cli.db import cents, table
+    from anomaly_cli.sqlfn import MONEY_LIMIT
+
+    t = table(ctx.schema, "transactions")
+    date, amount = t.c.transaction_date, t.c.total_amount
+    success = t.c.status == ctx.schema.success_status
+    key = key_of(date, size.seconds)
+    # Without --since every row is read (those from `end` on are dropped below) and the unusable
+    # dates, anywhere in time, are counted in the pass; with it the pass is bounded, an index on
+    # the date serves it, and the unusable dates outside the bounds are counted apart.
+    bounds = [] if load_from is None else [date >= start_of(load_from, size), date < start_of(end, size)]
+    # A number below MONEY_LIMIT; text, a blob or 1e308 (whose cents would overflow SUM) is
+    # counted and left out of the sum. Two comparisons cost SQLite less than typeof().
+    limit = sa.literal(MONEY_LIMIT, literal_execute=True)
+    good = sa.case((sa.and_(amount > -limit, amount < limit), cents(amount)))
+    zero = sa.literal_column("0")
+    # (key, sales, other rows, sales with an amount, readable amounts, cents): the other
+    # statuses only tell an empty bucket from one without sales, in a pass of their own that
+    # costs less than a status column in the sales' GROUP BY.
+    sales = (sa.select(key, sa.func.count(), zero, sa.func.count(amount), sa.func.count(good), sa.func.sum(good))
+             .where(success, *bounds).group_by(key))
+    others = (sa.select(key, zero, sa.func.count(), zero, zero, zero)
+              .where(sa.or_(sa.not_(success), t.c.status.is_(None)), *bounds).group_by(key))
+    buckets, unusable = gather(ctx.conn.execute(sa.union_all(sales, others)), size.seconds)
+    apart = {}
+    if bounds:
+        from anomaly_cli.checks._rows import count_unusable_dates
+
+        apart = count_unusable_dates(ctx.conn, date, success, outside(date, bounds))
+    for reason in (NO_DATE, BAD_DATE):
+        stats.skip(reason, unusable.get(reason, [0])[0] + apart.get(reason, 0))
+    first = load_from if load_from is not None else -(2 ** 62)
+    judged = sorted((start // size.seconds, n) for start, n in buckets.items() if first <= start // size.seconds < end)
+    # A sale whose amount cannot be read counts as a sale, adding nothing to revenue.
+    stats.skip("bad_amount", sum(with_amount - readable for _, (_, _, with_amount, readable, _) in judged))
+    for index, (n, other, with_amount, _, revenue) in judged:
+        yield Measured(index, n, revenue, n - with_amount, n + other)
