@@ -160,14 +160,19 @@ def score(shop: Shop, findings: list[dict[str, Any]], size: str) -> Score:
 
 
 def shift_findings(shop: Shop, findings: list[dict[str, Any]]) -> int:
-    """Findings that start at or after the planted shift and cover no planted incident."""
+    """Findings from three days before the planted shift on that are no planted incident: not a
+    planted day (nor an hour of one), not a planted outage hour (whose day can stay above 90 %),
+    unless it is the level shift itself (as test_volume_shops.py's shift test counts them)."""
     if shop.shift_day is None:
         return 0
+    days = {s for s, t in shop.day_truth.items() if t[1] < 0.9 * t[0]}
+    outages = {s for s, t in shop.hour_truth.items() if t[1] < 0.9 * t[0]}
     n = 0
     for f in findings:
         a, b = _time(f["bucket_start"]), _time(f["bucket_end"])
-        planted = [t for s, t in shop.day_truth.items() if a <= s < b and t[1] < 0.9 * t[0]]
-        if a >= shop.shift_day - timedelta(days=3) and not planted:
+        incident = "level shift" not in f["message"] and (
+            a in outages or any(a <= d < b or a.replace(hour=0) == d for d in days))
+        if a >= shop.shift_day - timedelta(days=3) and not incident:
             n += 1
     return n
 
