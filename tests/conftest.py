@@ -118,6 +118,29 @@ def load_database(url: str, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> 
     engine.dispose()
 
 
+def load_counts(url: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Create the per-minute status_counts table at `url` and insert `rows` (ts, status, count)."""
+    from anomaly_cli.loaders import counts_table
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        table = counts_table(default_schema())
+        table.create(conn)
+        for i in range(0, len(rows), 5000):
+            conn.execute(table.insert(), rows[i:i + 5000])
+    engine.dispose()
+
+
+def scan_json(cli: Any, check: str, url: str, *args: str) -> dict:
+    """`anomaly scan <check> --format json` that must exit 0: that check's object of the document."""
+    import json
+
+    run = cli("scan", check, "--db", url, "--format", "json", "--fail-on", "never", *args)
+    assert run.exit_code == 0, run.stderr
+    (result,) = json.loads(run.stdout)["checks"]
+    return result
+
+
 @dataclass
 class Run:
     exit_code: int

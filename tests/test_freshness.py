@@ -6,13 +6,10 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from anomaly_cli.checks.freshness import Rhythm, learn, severity_for, slot_of
-from anomaly_cli.config import default_schema
-from anomaly_cli.loaders import counts_table
 from anomaly_cli.model import Severity
-from tests.conftest import load_database
+from tests.conftest import load_counts, load_database, scan_json
 
 START = datetime(2025, 6, 2)  # a Monday
 
@@ -51,20 +48,11 @@ def counts_rows(until: datetime, *, quiet_nights: bool = False) -> list[dict]:
 def load(url: str, counts: list[dict], transactions: list[dict] | None = None) -> None:
     load_database(url, {"customers": [{"customer_id": 1, "customer_name": "Eva Green"}],
                         "transactions": transactions or []})
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        table = counts_table(default_schema())
-        table.create(conn)
-        for i in range(0, len(counts), 5000):
-            conn.execute(table.insert(), counts[i:i + 5000])
-    engine.dispose()
+    load_counts(url, counts)
 
 
 def scan(cli, url: str, *args: str) -> dict:
-    run = cli("scan", "freshness", "--db", url, "--format", "json", "--fail-on", "never", *args)
-    assert run.exit_code == 0, run.stderr
-    (check,) = json.loads(run.stdout)["checks"]
-    return check
+    return scan_json(cli, "freshness", url, *args)
 
 
 @pytest.mark.engines

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from datetime import datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from anomaly_cli.config import default_schema
-from anomaly_cli.loaders import counts_table
-from tests.conftest import load_database
+from tests.conftest import load_counts, load_database, scan_json
 
 FIRST = datetime(2025, 7, 7)  # a Monday
 
@@ -47,20 +43,11 @@ def minutes(days: int, fall: tuple[datetime, datetime, datetime] | None, seed: i
 
 def load(url: str, rows: list[dict]) -> None:
     load_database(url, {})
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        table = counts_table(default_schema())
-        table.create(conn)
-        for i in range(0, len(rows), 5000):
-            conn.execute(table.insert(), rows[i:i + 5000])
-    engine.dispose()
+    load_counts(url, rows)
 
 
 def rates(cli, url: str, *args: str) -> dict:
-    run = cli("scan", "rates", "--db", url, "--format", "json", "--fail-on", "never", *args)
-    assert run.exit_code == 0, run.stderr
-    (check,) = json.loads(run.stdout)["checks"]
-    return check
+    return scan_json(cli, "rates", url, *args)
 
 
 @pytest.mark.engines
