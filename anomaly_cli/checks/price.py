@@ -178,7 +178,9 @@ class PriceCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterator[Finding]:
         below, above = ctx.params["below"], ctx.params["above"]
+        streamed = False
         for item in measure(ctx, below, above):
+            streamed = True
             reason = skip_reason(item)
             if reason is not None:
                 ctx.stats.skip(reason)
@@ -187,8 +189,9 @@ class PriceCheck(Check):
             if finding is not None:
                 yield finding
         # measure() streams only the items worth a look, so no row does not mean "all judged":
-        # a shop that loads transactions without their line items has nothing to judge.
-        if ctx.stats.reason is None and not has_items(ctx):
+        # a shop that loads transactions without their line items has nothing to judge. An item
+        # streamed already proves there are some: the probe only runs when none was.
+        if not streamed and ctx.stats.reason is None and not has_items(ctx):
             ctx.stats.not_evaluated("no line items in the window")
 
 
