@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 NO_DATE = "no_date"
 BAD_DATE = "bad_date"
 _BAD_KEY = "!"
+HOUR = 3600
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
@@ -75,9 +76,13 @@ def _bucket_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
 
     column, size = _parts(element, compiler, **kw)
     usable = compiler.process(usable_date(element.clauses.clauses[0]), **kw)
-    full = (f"WHEN {usable} THEN coalesce({_epoch_bucket(element, compiler, size, **kw)}, '{_BAD_KEY}') "
-            f"WHEN {column} IS NOT NULL THEN '{_BAD_KEY}' END")
     prefix = _prefix(column, size)
+    # Where the hour is the prefix (hours, days), the full path gives the hour too and Python
+    # cuts it to the bucket (place): one key for every such size, so one SQLite expression index
+    # (sales' index_key) serves sales by day and by hour and failed alike.
+    full_size = HOUR if prefix is not None and size % HOUR == 0 else size
+    full = (f"WHEN {usable} THEN coalesce({_epoch_bucket(element, compiler, full_size, **kw)}, '{_BAD_KEY}') "
+            f"WHEN {column} IS NOT NULL THEN '{_BAD_KEY}' END")
     if prefix is None:
         return f"(CASE {full})"
     # '1970-01-01' is no number, so the column's NUMERIC affinity leaves the comparison textual.
@@ -98,7 +103,10 @@ def place(key: Any, size: int) -> int | str:
     if key is None:
         return NO_DATE
     if isinstance(key, int):
-        return key
+        # Cut to the bucket as the database's `epoch - epoch % size` does (toward zero: SQLite's
+        # hour keys before 1970); a key that is already a bucket start stays as it is.
+        cut = abs(key) % size
+        return key - cut if key >= 0 else key + cut
     if not isinstance(key, str) or len(key) < 13:
         return BAD_DATE
     try:

@@ -35,12 +35,14 @@ def wanted(checks: Iterable[type[Check]]) -> list[tuple[str, tuple[str, ...], st
     return [(table, columns, check) for (table, columns), check in seen.items()]
 
 
-def indexes(schema: SchemaMap, checks: Iterable[type[Check]]) -> list[sa.Index]:
-    """The declared indexes as SQLAlchemy Index objects on the configured table and column names."""
+def indexes(schema: SchemaMap, checks: Iterable[type[Check]], dialect: str | None = None) -> list[sa.Index]:
+    """The declared indexes as SQLAlchemy Index objects on the configured table and column names;
+    with `dialect`, that engine's expression indexes after them."""
     import sqlalchemy as sa
 
     from anomaly_cli.db import table
 
+    checks = list(checks)
     tables: dict[str, sa.Table] = {}
     out: list[sa.Index] = []
     for key, columns, check in wanted(checks):
@@ -54,7 +56,29 @@ def indexes(schema: SchemaMap, checks: Iterable[type[Check]]) -> list[sa.Index]:
             raise ValueError(f"check {check!r} declares an index on unknown column(s) {unknown} of {key!r}")
         cols = [tbl.c[c] for c in columns]
         out.append(sa.Index(index_name(tbl.name, [c.name for c in cols]), *cols))
+    seen = set()
+    for cls in checks:
+        for engine, key, parts, build in cls.expression_indexes:
+            if engine != dialect or (key, parts) in seen:
+                continue
+            seen.add((key, parts))
+            tbl = table(schema, key)
+            out.append(sa.Index(index_name(tbl.name, parts), *build(tbl)))
     return out
+
+
+def _is_expression(ix: sa.Index) -> bool:
+    import sqlalchemy as sa
+
+    return not all(isinstance(e, sa.Column) for e in ix.expressions)
+
+
+def _present(ix: sa.Index, have: list[tuple[str, ...]], names: set[str]) -> bool:
+    """An expression index is present under its name; a column index when one starts with its columns."""
+    if _is_expression(ix):
+        return ix.name in names
+    columns = tuple(c.name for c in ix.columns)
+    return any(cols[:len(columns)] == columns for cols in have)
 
 
 def supports_if_not_exists(dialect: Dialect) -> bool:
@@ -67,8 +91,11 @@ def _dialect(dialect: Dialect | str) -> Dialect:
         return dialect
     from sqlalchemy.engine import URL
 
-    # "postgresql", "mariadb", "mysql", "sqlite": the dialect without a driver or a connection.
-    return URL.create(dialect).get_dialect()()
+    # "postgresql", "mariadb", "mysql", "sqlite": the dialect without a connection, and without a
+    # driver but SQLite's own (stdlib): its version decides how an expression index is spelled
+    # (engines.epoch_sql), and the spelling must be the one the checks' queries use here.
+    cls = URL.create(dialect).get_dialect()
+    return cls(dbapi=cls.import_dbapi()) if dialect == "sqlite" else cls()
 
 
 def index_statements(schema: SchemaMap, dialect: Dialect | str, checks: Iterable[type[Check]]) -> list[str]:
@@ -79,7 +106,7 @@ def index_statements(schema: SchemaMap, dialect: Dialect | str, checks: Iterable
     dialect = _dialect(dialect)
     guard = supports_if_not_exists(dialect)
     return [str(CreateIndex(ix, if_not_exists=guard).compile(dialect=dialect)).strip()
-            for ix in indexes(schema, checks)]
+            for ix in indexes(schema, checks, dialect.name)]
 
 
 def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Check]]) -> list[str]:
@@ -103,21 +130,22 @@ def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Che
     existing: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
     guard = supports_if_not_exists(conn.dialect)
     executed: list[str] = []
-    for ix in indexes(schema, checks):
+    names: set[str] = set()
+    for ix in indexes(schema, checks, conn.dialect.name):
         tbl = ix.table
         assert tbl is not None
         place = (tbl.schema, tbl.name)
         if place not in existing:
             present = inspector.has_table(tbl.name, schema=tbl.schema)
-            existing[place] = _leading_columns(inspector, tbl.name, tbl.schema) if present else None
+            existing[place] = _leading_columns(inspector, tbl.name, tbl.schema, names) if present else None
         have = existing[place]
-        columns = tuple(c.name for c in ix.columns)
-        if have is None or any(cols[:len(columns)] == columns for cols in have):
+        if have is None or _present(ix, have, names):
             continue
         statement = CreateIndex(ix, if_not_exists=guard)
         conn.execute(statement)
         executed.append(str(statement.compile(dialect=conn.dialect)).strip())
-        have.append(columns)
+        have.append(tuple(c.name for c in ix.columns))
+        names.add(str(ix.name))
     return executed
 
 
@@ -132,25 +160,37 @@ def index_status(conn: Connection, schema: SchemaMap, checks: Iterable[type[Chec
     inspector = sa.inspect(conn)
     guard = supports_if_not_exists(conn.dialect)
     cache: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
+    names: set[str] = set()
     out = []
-    for ix in indexes(schema, checks):
+    for ix in indexes(schema, checks, conn.dialect.name):
         tbl = ix.table
         assert tbl is not None
         place = (tbl.schema, tbl.name)
         if place not in cache:
-            cache[place] = (_leading_columns(inspector, tbl.name, tbl.schema)
+            cache[place] = (_leading_columns(inspector, tbl.name, tbl.schema, names)
                             if inspector.has_table(tbl.name, schema=tbl.schema) else None)
         have = cache[place]
-        columns = tuple(c.name for c in ix.columns)
-        state = "no table" if have is None else \
-            "present" if any(cols[:len(columns)] == columns for cols in have) else "missing"
+        state = "no table" if have is None else "present" if _present(ix, have, names) else "missing"
         out.append((str(CreateIndex(ix, if_not_exists=guard).compile(dialect=conn.dialect)).strip(), state))
     return out
 
 
-def _leading_columns(inspector: Any, table: str, db_schema: str | None) -> list[tuple[str, ...]]:
-    """The column lists of a table's indexes and primary key (expression indexes left out)."""
-    found = [tuple(index["column_names"]) for index in inspector.get_indexes(table, schema=db_schema)
+def _leading_columns(inspector: Any, table: str, db_schema: str | None, names: set[str]) -> list[tuple[str, ...]]:
+    """The column lists of a table's indexes and primary key (expression indexes left out);
+    every index's name is added to `names`."""
+    import warnings
+
+    import sqlalchemy as sa
+
+    with warnings.catch_warnings():  # SQLite's reflection skips expression indexes, with a warning
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        listed = inspector.get_indexes(table, schema=db_schema)
+    names.update(index["name"] for index in listed if index.get("name"))
+    if inspector.dialect.name == "sqlite":  # expression indexes, by name
+        where = f"{inspector.dialect.identifier_preparer.quote(db_schema)}." if db_schema else ""
+        quoted = inspector.dialect.identifier_preparer.quote(table)
+        names.update(row[1] for row in inspector.bind.exec_driver_sql(f"PRAGMA {where}index_list({quoted})"))
+    found = [tuple(index["column_names"]) for index in listed
              if index.get("column_names") and None not in index["column_names"]]
     primary = inspector.get_pk_constraint(table, schema=db_schema).get("constrained_columns") or []
     if primary:

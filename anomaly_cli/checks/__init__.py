@@ -80,6 +80,10 @@ class Check:
     # Indexes that make the check's SQL fast: (logical table, logical columns) pairs,
     # printed by `anomaly db indexes`.
     indexes: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    # Indexes on expressions, for one engine each: (dialect name, logical table, name parts,
+    # builder(table) -> the indexed expressions). The query must spell each expression exactly
+    # as the builder does, or the engine does not see that the index holds it.
+    expression_indexes: ClassVar[tuple[tuple[str, str, tuple[str, ...], Any], ...]] = ()
     # What a model should write for one finding (the seed's sentence where it has one), and
     # what a person should look at first; both go into the prompt of the text writer.
     llm_target: ClassVar[str] = "one clear sentence naming what happened, when, and how much"
