@@ -58,7 +58,7 @@ def indexes(schema: SchemaMap, checks: Iterable[type[Check]], dialect: str | Non
         out.append(sa.Index(index_name(tbl.name, [c.name for c in cols]), *cols))
     seen = set()
     for cls in checks:
-        for engine, key, parts, build in cls.expression_indexes:
+        for engine, key, parts, build in getattr(cls, "expression_indexes", ()):
             if engine != dialect or (key, parts) in seen:
                 continue
             seen.add((key, parts))

@@ -103,6 +103,7 @@ class _Extra:
 
     name = "bench-extra"
     indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    expression_indexes: tuple[Any, ...] = ()
 
 
 def parse_extra(specs: Sequence[str]) -> type[_Extra]:
