@@ -14,7 +14,7 @@ from typing import Any
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.checks.sales.buckets import (WEEK_SECONDS, BucketSize, Measured, _zone, fill, index_of, slots,
                                               start_of)
-from anomaly_cli.checks.sales.sql import index_key, last_data, measure
+from anomaly_cli.checks.sales.sql import KEY_INDEX, index_key, last_data, measure
 from anomaly_cli.checks.sales.wording import NAME, drop_pct, make_finding, sales_amount, template_line
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import Finding
@@ -99,7 +99,7 @@ class SalesCheck(Check):
     # The date index serves --since and the newest-row probe; SQLite's expression index the
     # whole-history pass (sql.index_key).
     indexes = (("transactions", ("transaction_date", "status", "total_amount")),)  # covering
-    expression_indexes = (("sqlite", "transactions", ("bucket_key", "status", "total_amount", "cents"), index_key),)
+    expression_indexes = (("sqlite", "transactions", KEY_INDEX, index_key),)
     params = (
         Param("bucket", BucketSize.DAY, "size of the buckets sales are counted in: day or hour",
               kind=BucketSize),
