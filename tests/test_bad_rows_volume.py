@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 START = datetime(2025, 6, 2)
 
@@ -86,3 +87,29 @@ def test_a_table_of_unreadable_dates_is_not_evaluated_and_says_why(sqlite_url: s
     out = summaries(cli, sqlite_url, "sales")
     assert out["sales"]["status"] == "not_evaluated"
     assert out["sales"]["reason"] == "all rows unusable (no date: 1, bad date: 28)"
+
+
+def test_the_declared_indexes_change_no_count(messy_db: str, cli) -> None:
+    # SQLite's expression index (sales.sql.index_key) precomputes the bucket key, its date checks
+    # and the cents: the passes that read it must count and judge exactly as the plain scans do.
+    runs = [("all", "--until", "2025-06-30"), ("all", "--since", "2025-06-20", "--until", "2025-06-30"),
+            ("sales", "--bucket", "hour", "--until", "2025-06-30"), ("sales",)]
+    before = [summaries(cli, messy_db, *run) for run in runs]
+    applied = cli("db", "indexes", "--db", messy_db, "--apply")
+    assert applied.exit_code == 0 and "ix_anomaly_transactions_bucket_key" in applied.stdout, applied.stderr
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        statements.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        assert [summaries(cli, messy_db, *run) for run in runs] == before
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    # ... and the whole-history passes of sales and failed do read it, in key order (no sort).
+    conn = sqlite3.connect(messy_db.removeprefix("sqlite:///"))
+    plans = ["\n".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params or ()))
+             for sql, params in statements if "LIKE '____-__-__" in sql and "transaction_date >= ?" not in sql]
+    assert len(plans) >= 4
+    assert all("USING INDEX ix_anomaly_transactions_bucket_key" in p and "TEMP B-TREE" not in p for p in plans), plans
