@@ -81,7 +81,11 @@ def _bucket_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
     # cuts it to the bucket (place): one key for every such size, so one SQLite expression index
     # (sales' index_key) serves sales by day and by hour and failed alike.
     full_size = HOUR if prefix is not None and size % HOUR == 0 else size
-    full = (f"WHEN {usable} THEN coalesce({_epoch_bucket(element, compiler, full_size, **kw)}, '{_BAD_KEY}') "
+    # 'now' (any case) is no stored date, and SQLite refuses to read it in an index expression:
+    # it is told apart before date() would see it, or no such row could be written once
+    # index_key exists.
+    full = (f"WHEN lower({column}) = 'now' THEN '{_BAD_KEY}' "
+            f"WHEN {usable} THEN coalesce({_epoch_bucket(element, compiler, full_size, **kw)}, '{_BAD_KEY}') "
             f"WHEN {column} IS NOT NULL THEN '{_BAD_KEY}' END")
     if prefix is None:
         return f"(CASE {full})"

@@ -82,3 +82,28 @@ def test_engines_with_timestamp_types_keep_the_integer_bucket() -> None:
     sql = str(sa.select(key_of(t.c.d, 3600)).compile(dialect=postgresql.dialect()))
     assert "EXTRACT(EPOCH" in sql and "LIKE" not in sql
     assert place(7200, 3600) == 7200 and place(None, 3600) == NO_DATE
+
+
+@pytest.mark.parametrize("size", [3600, 86400])
+def test_an_index_on_the_key_groups_every_row_as_the_scan_does(size: int) -> None:
+    # sales.sql.index_key: SQLite stores the hour key of every row (its date checks done when the
+    # row is written); days and hours both read it in key order, without a sort.
+    engine = sa.create_engine("sqlite://")
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("d", sa.DateTime))
+    table.create(engine)
+    values = EDGES + fuzzed(11, 5000)
+    grouped = sa.select(key_of(table.c.d, size), sa.func.count()).group_by(key_of(table.c.d, size))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t (d) VALUES (?)", [(v,) for v in values])
+        scanned, scanned_skipped = gather(conn.execute(grouped), size)
+        sa.Index("ix_key", key_of(table.c.d, 3600)).create(conn)
+        # 'now' is read by no date function in the key: SQLite would refuse to write such a row.
+        conn.exec_driver_sql("INSERT INTO t (d) VALUES ('now'), ('NOW'), (?)", (values[0],))
+        plan = " ".join(row[3] for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(grouped.compile(engine, compile_kwargs={"literal_binds": True}))))
+        buckets, skipped = gather(conn.execute(grouped), size)
+    assert "ix_key" in plan and "TEMP B-TREE" not in plan, plan
+    first = place(values[0][:13], size)  # a plain date: its key is its first 13 characters
+    assert buckets == {**scanned, first: [scanned[first][0] + 1]}
+    assert skipped == {**scanned_skipped, BAD_DATE: [scanned_skipped[BAD_DATE][0] + 2]}
+    assert skipped[BAD_DATE][0] > 1000
