@@ -26,6 +26,15 @@ def index_name(table: str, columns: Sequence[str]) -> str:
     return f"{name[:MAX_NAME - len(digest) - 1]}_{digest}"
 
 
+def expression_index_name(dialect: Dialect, tbl: sa.Table, parts: Sequence[str], expressions: Sequence[Any]) -> str:
+    """ix_anomaly_<table>_<parts>_<hash of the expressions as this dialect spells them>: an index
+    made by another spelling (an older version of a check, another SQLite) is not taken for it,
+    since the engine would not match it with the query's expressions."""
+    compiler = dialect.statement_compiler(dialect, None)
+    text = ", ".join(compiler.process(e, include_table=False, literal_binds=True) for e in expressions)
+    return index_name(tbl.name, (*parts, hashlib.sha1(text.encode()).hexdigest()[:8]))
+
+
 def wanted(checks: Iterable[type[Check]]) -> list[tuple[str, tuple[str, ...], str]]:
     """(logical table, logical columns, first check asking) for every declared index, each once."""
     seen: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -35,7 +44,7 @@ def wanted(checks: Iterable[type[Check]]) -> list[tuple[str, tuple[str, ...], st
     return [(table, columns, check) for (table, columns), check in seen.items()]
 
 
-def indexes(schema: SchemaMap, checks: Iterable[type[Check]], dialect: str | None = None) -> list[sa.Index]:
+def indexes(schema: SchemaMap, checks: Iterable[type[Check]], dialect: Dialect | None = None) -> list[sa.Index]:
     """The declared indexes as SQLAlchemy Index objects on the configured table and column names;
     with `dialect`, that engine's expression indexes after them."""
     import sqlalchemy as sa
@@ -59,11 +68,12 @@ def indexes(schema: SchemaMap, checks: Iterable[type[Check]], dialect: str | Non
     seen = set()
     for cls in checks:
         for engine, key, parts, build in getattr(cls, "expression_indexes", ()):
-            if engine != dialect or (key, parts) in seen:
+            if dialect is None or engine != dialect.name or (key, parts) in seen:
                 continue
             seen.add((key, parts))
             tbl = table(schema, key)
-            out.append(sa.Index(index_name(tbl.name, parts), *build(tbl)))
+            expressions = build(tbl)
+            out.append(sa.Index(expression_index_name(dialect, tbl, parts, expressions), *expressions))
     return out
 
 
@@ -106,7 +116,7 @@ def index_statements(schema: SchemaMap, dialect: Dialect | str, checks: Iterable
     dialect = _dialect(dialect)
     guard = supports_if_not_exists(dialect)
     return [str(CreateIndex(ix, if_not_exists=guard).compile(dialect=dialect)).strip()
-            for ix in indexes(schema, checks, dialect.name)]
+            for ix in indexes(schema, checks, dialect)]
 
 
 def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Check]]) -> list[str]:
@@ -131,7 +141,7 @@ def apply_indexes(conn: Connection, schema: SchemaMap, checks: Iterable[type[Che
     guard = supports_if_not_exists(conn.dialect)
     executed: list[str] = []
     names: set[str] = set()
-    for ix in indexes(schema, checks, conn.dialect.name):
+    for ix in indexes(schema, checks, conn.dialect):
         tbl = ix.table
         assert tbl is not None
         place = (tbl.schema, tbl.name)
@@ -162,7 +172,7 @@ def index_status(conn: Connection, schema: SchemaMap, checks: Iterable[type[Chec
     cache: dict[tuple[str | None, str], list[tuple[str, ...]] | None] = {}
     names: set[str] = set()
     out = []
-    for ix in indexes(schema, checks, conn.dialect.name):
+    for ix in indexes(schema, checks, conn.dialect):
         tbl = ix.table
         assert tbl is not None
         place = (tbl.schema, tbl.name)

@@ -129,11 +129,15 @@ def drop_bench_indexes(url: str) -> list[str]:
             inspector = sa.inspect(conn)
             quote = conn.dialect.identifier_preparer.quote
             for table in generate.TABLES:
-                for index in inspector.get_indexes(table):
-                    if (index["name"] or "").startswith(PREFIX):
+                if conn.dialect.name == "sqlite":  # its reflection leaves expression indexes out
+                    listed = [row[1] for row in conn.exec_driver_sql(f"PRAGMA index_list({quote(table)})")]
+                else:
+                    listed = [index["name"] for index in inspector.get_indexes(table)]
+                for name in listed:
+                    if (name or "").startswith(PREFIX):
                         on = f" ON {quote(table)}" if conn.dialect.name in ("mysql", "mariadb") else ""
-                        conn.execute(sa.text(f"DROP INDEX {quote(index['name'])}{on}"))
-                        dropped.append(index["name"])
+                        conn.execute(sa.text(f"DROP INDEX {quote(name)}{on}"))
+                        dropped.append(name)
     finally:
         engine.dispose()
     return dropped

@@ -54,11 +54,11 @@ def _has_key_index(conn: Any, t: Any) -> bool:
     """Whether the database holds index_key (SQLite only; a PRAGMA, no scan)."""
     if conn.dialect.name != "sqlite":
         return False
-    from anomaly_cli.indexes import index_name
+    from anomaly_cli.indexes import expression_index_name
 
     quote = conn.dialect.identifier_preparer.quote
     where = f"{quote(t.schema)}." if t.schema else ""
-    name = index_name(t.name, KEY_INDEX)
+    name = expression_index_name(conn.dialect, t, KEY_INDEX, index_key(t))
     return any(row[1] == name for row in conn.exec_driver_sql(f"PRAGMA {where}index_list({quote(t.name)})"))
 
 
