@@ -6,9 +6,11 @@ checking it is a real date (sqlfn.usable_date), cost SQLite about twice the GROU
 Here a plain stored date ('2025-09-12 10:41:07', what every loader writes) is grouped by its
 leading text, '2025-09-12 10' for an hour, and Python reads the few thousand keys: one that is no
 date ('2025-02-30 10', hour 24, year 0) is a group of unusable rows. Only the other rows pay for
-the full check, exactly as before: usable ones get the integer bucket start, the rest the key
-'!' (bad_date); a missing date gives NULL (no_date). Engines with real timestamp types have no
-unusable dates: their key is the integer bucket start.
+the full check, exactly as before: usable ones get the integer bucket start (for hours and days,
+the hour's, which Python cuts to the bucket: one key for both, so one SQLite expression index,
+sales.sql.index_key, serves both), the rest the key '!' (bad_date); a missing date gives NULL
+(no_date). Engines with real timestamp types have no unusable dates: their key is the integer
+bucket start.
 
 The plain form is tested cheaply: LIKE for the shape, julianday() for a date SQLite reads whole
 (minutes, seconds), from 1970 on (before it `epoch - epoch % size` truncates toward zero, which
