@@ -241,6 +241,46 @@ def test_price_counts_every_bad_item_of_a_clean_catalog(cli, tmp_path: Path) -> 
     assert [(f["catalog_price"], f["sold_price"]) for f in result["findings"]] == [(100.0, 10.0)]
 
 
+def _with_declared_indexes(shop: Shop) -> None:
+    from anomaly_cli.checks import registry
+    from anomaly_cli.db import connect, parse_url
+    from anomaly_cli.indexes import apply_indexes
+
+    with connect(parse_url(f"sqlite:///{shop.path}"), read_only=False) as conn:
+        assert apply_indexes(conn, default_schema(), registry().values())
+        conn.commit()
+
+
+def _reads_by_product(shop: Shop) -> bool:
+    from anomaly_cli.checks.price import catalog_first
+    from anomaly_cli.db import connect, parse_url, table
+
+    schema = default_schema()
+    with connect(parse_url(f"sqlite:///{shop.path}")) as conn:
+        return catalog_first(conn, table(schema, "transaction_items"), table(schema, "products"))
+
+
+@pytest.mark.parametrize("orphan", [False, True])
+def test_price_with_the_declared_indexes_counts_the_same(cli, tmp_path: Path, orphan: bool) -> None:
+    # With the index on the items' product, price reads the items product by product (an inner
+    # join) unless an item has no catalog row: both ways count every bad item as without it.
+    shop = build_shop(tmp_path, 14, rows=200, kinds=tuple(k for k in KINDS if k != "catalog"))
+    before = scan(cli, shop, "price", tmp_path)
+    assert before["findings"] and skipped(before["summary"]) == shop.expected["price"]
+    if orphan:
+        conn = sqlite3.connect(shop.path)
+        conn.execute("INSERT INTO transaction_items VALUES (900001, 1, 'gone', 'Odd', 5, 1)")
+        conn.commit()
+        conn.close()
+        before = scan(cli, shop, "price", tmp_path)
+        assert skipped(before["summary"]) == shop.expected["price"] + Counter(no_catalog_price=1)
+    _with_declared_indexes(shop)
+    assert _reads_by_product(shop) is not orphan
+    after = scan(cli, shop, "price", tmp_path)
+    assert (after["summary"]["skipped"] or {}).get("no_catalog_price", 0) == int(orphan)
+    assert after["findings"] == before["findings"] and after["summary"] == before["summary"]
+
+
 def test_spam_counts_every_bad_row_and_finds_the_burst(cli, shop: Shop, tmp_path: Path) -> None:
     result = scan(cli, shop, "spam", tmp_path)
     counts = skipped(result["summary"])
