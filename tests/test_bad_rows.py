@@ -252,7 +252,7 @@ def _with_declared_indexes(shop: Shop) -> None:
 
 
 def _reads_by_product(shop: Shop) -> bool:
-    from anomaly_cli.checks.price import catalog_first
+    from anomaly_cli.checks._price_probes import catalog_first
     from anomaly_cli.db import connect, parse_url, table
 
     schema = default_schema()
@@ -260,13 +260,14 @@ def _reads_by_product(shop: Shop) -> bool:
         return catalog_first(conn, table(schema, "transaction_items"), table(schema, "products"))
 
 
-@pytest.mark.parametrize("orphan", [False, True])
-def test_price_with_the_declared_indexes_counts_the_same(cli, tmp_path: Path, orphan: bool) -> None:
+@pytest.mark.parametrize(("orphan", "bad_catalog"), [(False, False), (True, False), (False, True)])
+def test_price_with_the_declared_indexes_counts_the_same(cli, tmp_path: Path, orphan: bool, bad_catalog: bool) -> None:
     # With the index on the items' product, price reads the items product by product (an inner
     # join) unless an item has no catalog row: both ways count every bad item as without it.
-    shop = build_shop(tmp_path, 14, rows=200, kinds=tuple(k for k in KINDS if k != "catalog"))
+    shop = build_shop(tmp_path, 14, rows=200, kinds=KINDS if bad_catalog else tuple(k for k in KINDS if k != "catalog"))
     before = scan(cli, shop, "price", tmp_path)
     assert before["findings"] and skipped(before["summary"]) == shop.expected["price"]
+    assert shop.expected["price"]["bad_catalog_price"] or not bad_catalog
     if orphan:
         conn = sqlite3.connect(shop.path)
         conn.execute("INSERT INTO transaction_items VALUES (900001, 1, 'gone', 'Odd', 5, 1)")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from anomaly_cli.checks import Check, CheckContext, Column, register
+from anomaly_cli.checks._price_probes import catalog_first, catalog_judgeable, has_items
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import Finding, Severity
 from anomaly_cli.params import Param
@@ -215,7 +216,6 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     ti = table(ctx.schema, "transaction_items")
     p = table(ctx.schema, "products")
     c = table(ctx.schema, "customers")
-    catalog, sold, quantity = p.c.product_price, ti.c.product_price, ti.c.quantity
     # Counted first: a second query cannot run while a streamed result is open on MariaDB.
     for reason, count in count_undated(ctx, t, ti).items():
         ctx.stats.skip(reason, count)
@@ -223,9 +223,23 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
     # A sold price rounds to cents by at most half a cent, as does the catalog price: the
     # margins keep every item the exact test flags; the relative factor covers float error.
     low, high = float(below), float(above)
-    low_edge = catalog * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001)
-    high_edge = catalog * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001)
-    if ctx.conn.dialect.name == "sqlite" and catalog_judgeable(ctx.conn, p, high):
+    bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
+    sqlite = ctx.conn.dialect.name == "sqlite"
+    judgeable_catalog = sqlite and catalog_judgeable(ctx.conn, p, high)
+    by_product = sqlite and not bounds and catalog_first(ctx.conn, ti, p)
+    if by_product:
+        # Each catalog row's edges computed once, not once per item (a fifth of the query).
+        price = p.c.product_price
+        p = sa.select(p.c.product_id, p.c.product_name, price,
+                      (price * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001)).label("low_edge"),
+                      (price * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001)).label("high_edge"),
+                      ).cte("catalog").prefix_with("MATERIALIZED")
+        low_edge, high_edge = p.c.low_edge, p.c.high_edge
+    catalog, sold, quantity = p.c.product_price, ti.c.product_price, ti.c.quantity
+    if not by_product:
+        low_edge = catalog * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001)
+        high_edge = catalog * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001)
+    if judgeable_catalog:
         # Catalog prices are NULL, 0 or numbers in (0, MONEY_LIMIT / above): then one range test
         # per item also catches what cannot be judged. NULL is not 1 (no catalog or sold price);
         # a catalog price of 0 makes the range empty; a sold price that is text or a blob sorts
@@ -262,7 +276,6 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
         sa.case((judgeable, cents(sold)), else_=None),
         reason,
     )
-    bounds = window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until)
     if not has_rows(ctx.conn, t, *bounds):
         ctx.stats.not_evaluated("no transactions in the window")
         return
@@ -270,7 +283,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
         # The window narrows the transactions: let the engine find them first (by a date index).
         source = (ti.join(t, ti.c.transaction_id == t.c.transaction_id)
                   .outerjoin(p, ti.c.product_id == p.c.product_id))
-    elif ctx.conn.dialect.name == "sqlite" and catalog_first(ctx.conn, ti, p):
+    elif by_product:
         # Each catalog product, then its items in the order of the declared index on their
         # product: one index range per product instead of one product lookup per item (half
         # the query). The + keeps SQLite from turning the loops round. An inner join loses
@@ -306,40 +319,8 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
                          None if qty is None else int(qty), int(catalog_c), int(sold_c))
 
 
-def catalog_judgeable(conn: Any, p: Any, high: float) -> bool:
-    """Whether every catalog price is NULL, 0 or a positive number below MONEY_LIMIT / high: one
-    look at the products (text and blobs sort after every number, so the last test catches them)."""
-    import sqlalchemy as sa
-
-    from anomaly_cli.db import has_rows
-    from anomaly_cli.sqlfn import MONEY_LIMIT, bare
-
-    price = p.c.product_price
-    return not has_rows(conn, p, sa.or_(price < 0, bare(price) >= MONEY_LIMIT / high))
 
 
-def catalog_first(conn: Any, ti: Any, p: Any) -> bool:
-    """Whether SQLite can read the items product by product: an index on the items leads with
-    their product and holds the sold price and quantity (the one `indexes` declares), and every
-    item has a catalog row. The distinct products of the items are walked in that index, one
-    probe each (a catalog of hundreds, not the million items), so the check costs nothing."""
-    import sqlalchemy as sa
-
-    from anomaly_cli.db import has_rows
-
-    wanted = {ti.c.product_price.name, ti.c.quantity.name}
-    if not any(index["column_names"] and index["column_names"][0] == ti.c.product_id.name
-               and wanted <= set(index["column_names"])
-               for index in sa.inspect(conn).get_indexes(ti.name, schema=ti.schema)):
-        return False
-    if has_rows(conn, ti, ti.c.product_id.is_(None)):
-        return False  # no catalog row can match a NULL product
-    item = ti.alias("item")
-    walk = sa.select(sa.func.min(ti.c.product_id).label("product_id")).cte("walk", recursive=True)
-    after = sa.select(sa.func.min(item.c.product_id)).where(item.c.product_id > walk.c.product_id)
-    walk = walk.union_all(sa.select(after.scalar_subquery()).where(walk.c.product_id.is_not(None)))
-    catalogued = sa.select(sa.literal(1)).where(p.c.product_id == walk.c.product_id).exists()
-    return not has_rows(conn, walk, walk.c.product_id.is_not(None), ~catalogued)
 
 
 def unjudgeable_items(ctx: CheckContext, catalog: Any, sold: Any, quantity: Any) -> list[Any]:
@@ -382,14 +363,3 @@ def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
              .select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
              .where(unusable).group_by(kind))
     return reason_counts(ctx.conn.execute(items))
-
-
-def has_items(ctx: CheckContext) -> bool:
-    """Whether any line item belongs to a transaction in the window (one probe; run after the
-    streamed result is closed, as MariaDB wants)."""
-    from anomaly_cli.db import has_rows, table, window_bounds
-
-    t = table(ctx.schema, "transactions")
-    ti = table(ctx.schema, "transaction_items")
-    return has_rows(ctx.conn, ti.join(t, ti.c.transaction_id == t.c.transaction_id),
-                    *window_bounds(t.c.transaction_date, ctx.window.since, ctx.window.until))
