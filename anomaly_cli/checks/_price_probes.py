@@ -39,8 +39,8 @@ def catalog_first(conn: Any, ti: Any, p: Any) -> bool:
         return False
     if has_rows(conn, ti, ti.c.product_id.is_(None)):
         return False  # no catalog row can match a NULL product
-    item = ti.alias("item")
-    walk = sa.select(sa.func.min(ti.c.product_id).label("product_id")).cte("walk", recursive=True)
+    item = ti.alias("anomaly_item")
+    walk = sa.select(sa.func.min(ti.c.product_id).label("product_id")).cte("anomaly_walk", recursive=True)
     after = sa.select(sa.func.min(item.c.product_id)).where(item.c.product_id > walk.c.product_id)
     walk = walk.union_all(sa.select(after.scalar_subquery()).where(walk.c.product_id.is_not(None)))
     catalogued = sa.select(sa.literal(1)).where(p.c.product_id == walk.c.product_id).exists()

@@ -233,7 +233,7 @@ def measure(ctx: CheckContext, below: Decimal, above: Decimal) -> Iterator[Price
         p = sa.select(p.c.product_id, p.c.product_name, price,
                       (price * (low * (1 + 1e-9)) + (0.005 * (1 + low) + 0.001)).label("low_edge"),
                       (price * (high * (1 - 1e-9)) - (0.005 * (1 + high) + 0.001)).label("high_edge"),
-                      ).cte("catalog").prefix_with("MATERIALIZED")
+                      ).cte("anomaly_catalog").prefix_with("MATERIALIZED")
         low_edge, high_edge = p.c.low_edge, p.c.high_edge
     catalog, sold, quantity = p.c.product_price, ti.c.product_price, ti.c.quantity
     if not by_product:
