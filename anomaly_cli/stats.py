@@ -52,8 +52,20 @@ def tail_sd(values: list[float]) -> float:
     return max(MAD_SCALE * mad, shoulder)
 
 
-def fit_c2(pool: list[tuple[float, float]]) -> float:
-    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1.
+def t_quantile(z: float, df: float) -> float:
+    """The Student t quantile at the normal quantile `z` (Cornish-Fisher, three terms): how far
+    a bar of z estimated sigmas must move when sigma comes from `df` degrees of freedom
+    (z = 3: 4.9 at 6, 3.9 at 13, 3.2 at 55)."""
+    df = max(df, 2.0)
+    z3, z5, z7 = z ** 3, z ** 5, z ** 7
+    return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df ** 2)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df ** 3))
+
+
+def fit_c2(pool: list[tuple[float, float]], target: float = 1.0) -> float:
+    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1
+    (of sqrt(target): a target under 1 allows for the spread's own sampling error, see
+    `c2_bound`).
 
     Each residual is standardized by its own Poisson part, so quiet weekend days and busy weekdays
     are measured on one scale.
@@ -64,15 +76,25 @@ def fit_c2(pool: list[tuple[float, float]]) -> float:
     def spread(c2: float) -> float:
         return measure([r / math.sqrt(e + c2 * e * e) for r, e in pool]) ** 2
 
-    if spread(0.0) <= 1.0:
+    if spread(0.0) <= target:
         return 0.0
     low, high = 0.0, 4.0
-    if spread(high) > 1.0:
+    if spread(high) > target:
         return high
     for _ in range(30):
         mid = (low + high) / 2
-        low, high = (mid, high) if spread(mid) > 1.0 else (low, mid)
+        low, high = (mid, high) if spread(mid) > target else (low, mid)
     return high
+
+
+def c2_bound(pool: list[tuple[float, float]], sensitivity: float) -> float:
+    """c^2 fitted so that a bar of `sensitivity` sigmas keeps its false-alarm rate although sigma
+    is measured on len(pool) residuals: the bar a Student t of len(pool) - 1 degrees of freedom
+    puts at that tail, expressed as extra spread. Seven residuals that happen to lie close
+    together (c^2 0.002 from a series of CV 0.5) must not make a day at 70 % of its median an
+    improbable drop; with eight weeks of them (55 degrees of freedom) the fit moves by about 10 %."""
+    ratio = sensitivity / t_quantile(sensitivity, len(pool) - 1)
+    return fit_c2(pool, ratio * ratio)
 
 
 def median_error(n: int) -> float:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from statistics import median, pstdev
 
 from anomaly_cli.stats import (
-    count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
+    c2_bound, count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
 )
 from anomaly_cli.volume_day import DayLevel
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
@@ -63,7 +63,8 @@ class VolumeJudge:
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
-        self._c2: float | None = None
+        self._c2: float | None = None  # the point fit (the shift detector's spread)
+        self._c2_bound: float | None = None  # allowing for its sampling error (what is judged by)
         self._since_c2 = 0
         self._medians: dict[int, float | None] = {}
 
@@ -107,15 +108,17 @@ class VolumeJudge:
         return pairs[-1][0]
 
     def dispersion(self) -> float | None:
-        """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of them)."""
+        """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of
+        them), widened for its own sampling error (`c2_bound`): a week of residuals says little."""
         if len(self._pool) < self.s.period:
             return None
         if self._c2 is None or self._since_c2 >= self.s.per_day:
-            # Widened while the pool is small: seven residuals say little about the tails.
-            self._c2 = fit_c2(list(self._pool))
+            pool = list(self._pool)
+            self._c2 = fit_c2(pool)
+            self._c2_bound = c2_bound(pool, self.s.sensitivity)
             self._log_sd = tail_sd(list(self._logs)) if len(self._logs) >= 21 else None
             self._since_c2 = 0
-        return self._c2
+        return self._c2_bound
 
     def expect(self, slot: int, daily: int) -> tuple[Expectation | None, float]:
         """The expectation for the next bucket of `slot` (and hour of day `daily`), and its slot median."""
@@ -129,14 +132,17 @@ class VolumeJudge:
             # The slot's own spread counts too: a few weeks can say the series is noisier than
             # the pooled model. Until three weeks of residuals exist, the fallbacks' wide spread.
             var = max((robust_sd(counts) * factor) ** 2, expected)
-            if c2 is None:  # a median absolute deviation of three values can be 0 by chance
+            if c2 is None:
+                # Nothing measured yet: three or four counts of a slot can lie close together by
+                # chance (343, 296, 293 from a series of CV 0.5), so the assumed c^2 of days is
+                # the least spread (only collapses are reported until a week of residuals exists).
+                c2 = self.s.day_cv2
                 var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
-            else:
-                var = max(var, expected + c2 * expected * expected)
+            var = max(var, expected + c2 * expected * expected)
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
-            log_sd = self._log_sd if c2 is not None else None
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2 or 0.0), base
+            log_sd = self._log_sd if self._c2 is not None else None
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
         if len(group) >= days:
