@@ -61,6 +61,10 @@ class VolumeJudge:
         self._pending: list[Flag] = []
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
+        # Sub-day buckets: the current run of consecutive low buckets (flag or None when already
+        # reported, count, expectation given today, its c2): an outage of several hours is one event.
+        self._run: list[tuple[Flag | None, float, float, float]] = []
+        self._run_end = -1  # the index that continues the run
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None  # the point fit (the shift detector's spread)
@@ -170,7 +174,7 @@ class VolumeJudge:
         today = self._day.today()
         expected = e.count * today.level
         sigma = math.sqrt(max(expected + today.c2 * expected * expected, 1.0))
-        return Expectation(expected, e.extra * today.level, sigma, e.basis, e.size, None, today.c2)
+        return Expectation(expected, e.extra * today.level, sigma, e.basis, e.size, None, today.c2, today.shared)
 
     # --- judging --------------------------------------------------------------------------------
 
@@ -233,26 +237,68 @@ class VolumeJudge:
         return count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
 
     def _given_today(self, count: float, e: Expectation, given: Expectation,
-                     kind: Direction | None) -> tuple[Direction | None, Expectation, bool]:
-        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it,
-        whether it is a suspect: low in a day not yet proven collapsed)."""
+                     kind: Direction | None) -> tuple[Direction | None, Expectation, str | None]:
+        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it, held:
+        "suspect" when low in a day not yet proven collapsed, "run" when under --collapse of its
+        own expectation but not improbable given today's level)."""
         assert self._day is not None
         # Like the collapse rule, only where either expectation is meaningful (--min-expected).
         if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
-            return Direction.DROP, given, False
+            return Direction.DROP, given, None
         collapsed = self._day.collapsed(count, e.count)
         # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
         # median (9) reads a little under --min-expected.
         low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
         if low and collapsed is True:
-            return Direction.DROP, e, False
-        if kind is Direction.DROP and collapsed is False and (e.basis is not Basis.SEASONAL
-                                                              or not self._collapsed(count, e)):
-            # A day running low all along, this bucket with it, by the spread rules: no drop.
-            # (Under --collapse of a meaningful seasonal expectation it is one however the day
-            # runs; a fallback's ignores the weekday, today's level knows it.)
-            return None, e, False
-        return kind, e, low and collapsed is None
+            return Direction.DROP, e, None
+        if kind is Direction.DROP and collapsed is not True and self._collapsed(count, e):
+            # Under --collapse of its week-slot expectation, but today runs low (a day at 34 %
+            # expects 9, not 26, and 1 against 9 is chance): the expected volume is today's.
+            # Held: reported when the day proves collapsed, or when the run of low buckets it
+            # starts is improbable given today (three outage hours at 0 against 5 each).
+            if collapsed is None:
+                return None, e, "suspect"
+            if e.basis is Basis.SEASONAL:
+                return None, e, "run"
+        if kind is Direction.DROP and collapsed is False:
+            # A day running low all along, this bucket with it, by the spread rules: no drop
+            # (a fallback's collapse ignores the weekday, today's level knows it).
+            return None, e, None
+        return kind, e, "suspect" if low and collapsed is None else None
+
+    def _run_step(self, past: Past, e: Expectation | None, given: Expectation | None, kind: Direction | None,
+                  held: str | None) -> list[Flag]:
+        """The run of consecutive low sub-day buckets: its held buckets are reported once their
+        sum is improbable given today's level (negative binomial of the summed expectation, the
+        level's own uncertainty shared by all, the hours' own independent), forgotten when the
+        run ends short of that."""
+        low = given is not None and (held == "run" or (kind is Direction.DROP and e is given))
+        if not low or past.index != self._run_end:
+            for flag, *_ in self._run:
+                if flag is not None:  # a chance low hour after all: it is part of the normal
+                    flag.members[0].usable = True
+                    self._medians.pop(flag.members[0].slot, None)
+            self._run = []
+        if not low or given is None or e is None:
+            return []
+        self._run_end = past.index + 1
+        flag = None
+        if held == "run":
+            past.usable = False  # not part of today's level or the baselines while it may be an outage
+            flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                        given.count, given.extra, given.basis, members=[past])
+        shared = given.shared
+        self._run.append((flag, past.count, given.count, max(given.c2 - shared, 0.0)))
+        total = sum(r[1] for r in self._run)
+        wanted = sum(r[2] for r in self._run)
+        if wanted <= 0:
+            return []
+        c2 = sum(r[3] * r[2] * r[2] for r in self._run) / (wanted * wanted) + shared
+        if count_lower_tail(math.floor(total), wanted, c2) > self.s.alpha:
+            return []
+        found = [r[0] for r in self._run if r[0] is not None]
+        self._run = [(None, *r[1:]) for r in self._run]
+        return found
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -265,25 +311,26 @@ class VolumeJudge:
         e, base = self.expect(slot, daily)
         kind = self.assess(count, e) if e is not None else None
         given = self._expect_given_today(e) if e is not None else None
-        suspect = False
+        held: str | None = None
         if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
-            kind, e, suspect = self._given_today(count, e, given, kind)
+            kind, e, held = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
             if e.basis is Basis.SEASONAL:
                 past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / e.sigma))
-                if kind is None and e.count >= 1:
+                if kind is None and held is None and e.count >= 1:
                     # Scaled back by the median's own uncertainty, which sigma adds again.
                     scale = math.sqrt(median_error(e.size))
                     self._pool.append(((count - e.count) / scale, e.count))
                     if e.count >= self.s.min_expected:
                         self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
-        early = kind is None and e is not None and self._day is not None and self._early_low(count, e)
+        early = kind is None and held is None and e is not None and self._day is not None and self._early_low(count, e)
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
-            self._day.add(count, extra, unconditional, None if given is None else given.count, kind is None)
+            self._day.add(count, extra, unconditional, None if given is None else given.count,
+                          kind is None and held != "run")
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
         self._medians.pop(slot, None)
@@ -292,7 +339,8 @@ class VolumeJudge:
         flag = None if kind is None or e is None else Flag(
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, suspect)
+            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, held == "suspect")
+            done += self._run_step(past, e, given, kind, held)
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.

@@ -82,6 +82,7 @@ class Expectation:
     size: int  # buckets the baseline was taken from
     log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
     c2: float = 0.0  # the multiplicative noise (Var = E + c2 E^2) the count test allows for
+    shared: float = 0.0  # given today: the part of c2 that is today's level's (common to its buckets)
 
 
 @dataclass(slots=True)
