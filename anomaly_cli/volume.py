@@ -3,12 +3,14 @@
 expected = median of the same slot of the week (weekday; hour of the week) over the last
 `history` weeks x a level factor (the last two weeks' days against their weekdays' medians), so
 growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
-fitted robustly to the pooled residuals). A drop: beyond `sensitivity` sigmas (or far below in
+fitted robustly to the pooled residuals, widened for its sampling error: stats.c2_bound). A drop: beyond `sensitivity` sigmas (or far below in
 log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
 of an expectation of at least `min_expected` (days: of its upper interval end, at most 1.5 x) with
 a Poisson test. Spikes mirror the sigma rule.
 Sub-day buckets are also judged given today's level so far (volume_day.py): the same two rules
-against expected x today's level, whose spread is the hour's own, not the day-to-day spread.
+against expected x today's level, whose spread is the hour's own, not the day-to-day spread;
+an hour under --collapse that today's level does not find improbable is held until its run of
+low hours is (or its day proves collapsed).
 
 Flagged buckets stay out of later baselines. A level shift (volume_shift.py; for sub-day
 buckets, found on the day totals) is one flag from its first bucket, then the history is
@@ -28,6 +30,7 @@ from anomaly_cli.stats import (
     c2_bound, count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
 )
 from anomaly_cli.volume_day import DayLevel
+from anomaly_cli.volume_run import LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
 
@@ -61,10 +64,7 @@ class VolumeJudge:
         self._pending: list[Flag] = []
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
-        # Sub-day buckets: the current run of consecutive low buckets (flag or None when already
-        # reported, count, expectation given today, its c2): an outage of several hours is one event.
-        self._run: list[tuple[Flag | None, float, float, float]] = []
-        self._run_end = -1  # the index that continues the run
+        self._run = LowRun(settings.alpha)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None  # the point fit (the shift detector's spread)
@@ -137,16 +137,21 @@ class VolumeJudge:
             # the pooled model. Until three weeks of residuals exist, the fallbacks' wide spread.
             var = max((robust_sd(counts) * factor) ** 2, expected)
             if c2 is None:
+                var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
+            # A level shift's z scores keep the point fit: its run rule is calibrated on them.
+            point = var if self._c2 is None else max(var, expected + self._c2 * expected * expected)
+            if c2 is None:
                 # Nothing measured yet: three or four counts of a slot can lie close together by
                 # chance (343, 296, 293 from a series of CV 0.5), so the assumed c^2 of days is
                 # the least spread (only collapses are reported until a week of residuals exists).
                 c2 = self.s.day_cv2
-                var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
             var = max(var, expected + c2 * expected * expected)
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
+            z_sigma = math.sqrt(max(point, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
             log_sd = self._log_sd if self._c2 is not None else None
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2), base
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2,
+                               z_sigma=z_sigma), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
         if len(group) >= days:
@@ -240,7 +245,7 @@ class VolumeJudge:
                      kind: Direction | None) -> tuple[Direction | None, Expectation, str | None]:
         """A sub-day bucket's drop verdict given today: (kind, the expectation that made it, held:
         "suspect" when low in a day not yet proven collapsed, "run" when under --collapse of its
-        own expectation but not improbable given today's level)."""
+        own expectation but not improbable given today's level, "run or suspect" when both)."""
         assert self._day is not None
         # Like the collapse rule, only where either expectation is meaningful (--min-expected).
         if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
@@ -256,10 +261,10 @@ class VolumeJudge:
             # expects 9, not 26, and 1 against 9 is chance): the expected volume is today's.
             # Held: reported when the day proves collapsed, or when the run of low buckets it
             # starts is improbable given today (three outage hours at 0 against 5 each).
+            if e.basis is Basis.SEASONAL:
+                return None, e, "run" if collapsed is False else "run or suspect"
             if collapsed is None:
                 return None, e, "suspect"
-            if e.basis is Basis.SEASONAL:
-                return None, e, "run"
         if kind is Direction.DROP and collapsed is False:
             # A day running low all along, this bucket with it, by the spread rules: no drop
             # (a fallback's collapse ignores the weekday, today's level knows it).
@@ -268,37 +273,23 @@ class VolumeJudge:
 
     def _run_step(self, past: Past, e: Expectation | None, given: Expectation | None, kind: Direction | None,
                   held: str | None) -> list[Flag]:
-        """The run of consecutive low sub-day buckets: its held buckets are reported once their
-        sum is improbable given today's level (negative binomial of the summed expectation, the
-        level's own uncertainty shared by all, the hours' own independent), forgotten when the
-        run ends short of that."""
-        low = given is not None and (held == "run" or (kind is Direction.DROP and e is given))
-        if not low or past.index != self._run_end:
-            for flag, *_ in self._run:
-                if flag is not None:  # a chance low hour after all: it is part of the normal
-                    flag.members[0].usable = True
-                    self._medians.pop(flag.members[0].slot, None)
-            self._run = []
-        if not low or given is None or e is None:
+        """The run of consecutive low sub-day buckets (volume_run.py): held ones are reported when
+        the run is improbable given today, else part of the normal (or suspects) when it ends."""
+        low = given is not None and (held in ("run", "run or suspect") or (kind is Direction.DROP and e is given))
+        for m in self._run.end(past.index if low else -2):
+            assert m.flag is not None
+            m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
+            self._medians.pop(m.flag.members[0].slot, None)
+            if m.maybe:  # unless its day still proves collapsed
+                self._suspects.append(m.flag)
+        if not low or given is None:
             return []
-        self._run_end = past.index + 1
         flag = None
-        if held == "run":
+        if held in ("run", "run or suspect"):
             past.usable = False  # not part of today's level or the baselines while it may be an outage
             flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
                         given.count, given.extra, given.basis, members=[past])
-        shared = given.shared
-        self._run.append((flag, past.count, given.count, max(given.c2 - shared, 0.0)))
-        total = sum(r[1] for r in self._run)
-        wanted = sum(r[2] for r in self._run)
-        if wanted <= 0:
-            return []
-        c2 = sum(r[3] * r[2] * r[2] for r in self._run) / (wanted * wanted) + shared
-        if count_lower_tail(math.floor(total), wanted, c2) > self.s.alpha:
-            return []
-        found = [r[0] for r in self._run if r[0] is not None]
-        self._run = [(None, *r[1:]) for r in self._run]
-        return found
+        return self._run.add(past.index, past.count, given, flag, held == "run or suspect")
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -318,7 +309,7 @@ class VolumeJudge:
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
             if e.basis is Basis.SEASONAL:
-                past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / e.sigma))
+                past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / (e.z_sigma or e.sigma)))
                 if kind is None and held is None and e.count >= 1:
                     # Scaled back by the median's own uncertainty, which sigma adds again.
                     scale = math.sqrt(median_error(e.size))
@@ -330,7 +321,7 @@ class VolumeJudge:
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
             self._day.add(count, extra, unconditional, None if given is None else given.count,
-                          kind is None and held != "run")
+                          kind is None and held not in ("run", "run or suspect"))
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
         self._medians.pop(slot, None)

@@ -83,6 +83,7 @@ class Expectation:
     log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
     c2: float = 0.0  # the multiplicative noise (Var = E + c2 E^2) the count test allows for
     shared: float = 0.0  # given today: the part of c2 that is today's level's (common to its buckets)
+    z_sigma: float = 0.0  # the spread a level shift's z scores are measured in (0: sigma)
 
 
 @dataclass(slots=True)
