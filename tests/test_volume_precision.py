@@ -27,10 +27,16 @@ def test_a_dispersion_fitted_on_a_week_of_residuals_is_widened_for_its_sampling_
     rng = random.Random(0)
     for _ in range(20):  # a week of residuals of a CV 0.4 series (c^2 0.16): the fit wanders
         week = [(rng.gauss(0, 1) * 0.4 * 300, 300.0) for _ in range(7)]
-        fitted = fit_c2(week)
-        assert c2_bound(week, 3.0) >= 2 * fitted
+        assert c2_bound(week, 3.0) >= 2 * fit_c2(week, 0.0)
     many = [(rng.gauss(0, 1) * 0.4 * 300, 300.0) for _ in range(2000)]
-    assert c2_bound(many, 3.0) < 1.05 * fit_c2(many)
+    assert 0.13 < fit_c2(many, 0.0) < c2_bound(many, 3.0) < 1.05 * fit_c2(many, 0.0) < 0.19
+
+
+def test_the_dispersion_is_measured_from_the_expectation_not_from_the_residuals_median() -> None:
+    """A week whose days all ran above their expectation (tests/series.py "noisy", seed 2)."""
+    week = [(6.5, 358.0), (14.6, 492.0), (71.9, 324.0), (80.2, 315.0), (18.6, 296.0), (59.3, 366.0), (4.8, 445.0)]
+    assert fit_c2(week) < 0.003  # about their own median (18.6) they lie close together
+    assert fit_c2(week, 0.0) > 2 * fit_c2(week)
 
 
 def test_three_close_weeks_do_not_make_a_quiet_saturday_a_drop_but_an_outage_is_one() -> None:
