@@ -69,6 +69,7 @@ class VolumeJudge:
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None  # the point fit (the shift detector's spread)
         self._c2_bound: float | None = None  # allowing for its sampling error (what is judged by)
+        self._early_fit: tuple[int, float] | None = None  # (days seen, c^2) before the first week of residuals
         self._since_c2 = 0
         self._medians: dict[int, float | None] = {}
 
@@ -119,10 +120,30 @@ class VolumeJudge:
         if self._c2 is None or self._since_c2 >= self.s.per_day:
             pool = list(self._pool)
             self._c2 = fit_c2(pool)
-            self._c2_bound = c2_bound(pool, self.s.sensitivity)
+            self._c2_bound = c2_bound(pool, self.s.sensitivity) if self.s.widen else self._c2
             self._log_sd = tail_sd(list(self._logs)) if len(self._logs) >= 21 else None
             self._since_c2 = 0
         return self._c2_bound
+
+    def _early_c2(self) -> float:
+        """c^2 before a week of residuals: each usable count of every slot against the median of
+        its slot's other counts (scaled back by that median's own uncertainty), widened for its
+        sampling error like the pooled fit. A calm shop (100 every Wednesday) stays Poisson."""
+        seen = sum(len(h) for h in self._slots.values())
+        if self._early_fit is None or self._early_fit[0] != seen // self.s.per_day:
+            pool = []
+            for history in self._slots.values():
+                counts = [p.count for p in history if p.usable]
+                if len(counts) < self.s.min_history:
+                    continue
+                for i, count in enumerate(counts):
+                    others = counts[:i] + counts[i + 1:]
+                    expected = float(median(others))
+                    if expected >= 1:
+                        pool.append(((count - expected) / math.sqrt(median_error(len(others))), expected))
+            c2 = c2_bound(pool, self.s.sensitivity) if len(pool) >= self.s.period else self.s.day_cv2
+            self._early_fit = (seen // self.s.per_day, c2)
+        return self._early_fit[1]
 
     def expect(self, slot: int, daily: int) -> tuple[Expectation | None, float]:
         """The expectation for the next bucket of `slot` (and hour of day `daily`), and its slot median."""
@@ -140,17 +161,18 @@ class VolumeJudge:
                 var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
             # A level shift's z scores keep the point fit: its run rule is calibrated on them.
             point = var if self._c2 is None else max(var, expected + self._c2 * expected * expected)
-            if c2 is None:
-                # Nothing measured yet: three or four counts of a slot can lie close together by
-                # chance (343, 296, 293 from a series of CV 0.5), so the assumed c^2 of days is
-                # the least spread (only collapses are reported until a week of residuals exists).
-                c2 = self.s.day_cv2
-            var = max(var, expected + c2 * expected * expected)
+            if c2 is None and self.s.widen:
+                # Nothing judged yet: three or four counts of one slot can lie close together by
+                # chance (343, 296, 293 in a series of CV 0.5), so the spread comes from every
+                # slot's weeks at once (`_early_c2`).
+                c2 = self._early_c2()
+            if c2 is not None:
+                var = max(var, expected + c2 * expected * expected)
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
             z_sigma = math.sqrt(max(point, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
             log_sd = self._log_sd if self._c2 is not None else None
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2,
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2 or 0.0,
                                z_sigma=z_sigma), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
@@ -272,10 +294,11 @@ class VolumeJudge:
         return kind, e, "suspect" if low and collapsed is None else None
 
     def _run_step(self, past: Past, e: Expectation | None, given: Expectation | None, kind: Direction | None,
-                  held: str | None) -> list[Flag]:
-        """The run of consecutive low sub-day buckets (volume_run.py): held ones are reported when
-        the run is improbable given today, else part of the normal (or suspects) when it ends."""
-        low = given is not None and (held in ("run", "run or suspect") or (kind is Direction.DROP and e is given))
+                  held: str | None, early: bool) -> list[Flag]:
+        """The run of consecutive low sub-day buckets (volume_run.py): held ones (and a held first
+        business hour) are reported when the run is improbable given today, else part of the
+        normal (or suspects) when it ends."""
+        low = given is not None and (held in ("run", "run or suspect") or early or kind is Direction.DROP)
         for m in self._run.end(past.index if low else -2):
             assert m.flag is not None
             m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
@@ -284,12 +307,19 @@ class VolumeJudge:
                 self._suspects.append(m.flag)
         if not low or given is None:
             return []
-        flag = None
+        flag = self._early if early else None
         if held in ("run", "run or suspect"):
             past.usable = False  # not part of today's level or the baselines while it may be an outage
             flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
                         given.count, given.extra, given.basis, members=[past])
-        return self._run.add(past.index, past.count, given, flag, held == "run or suspect")
+        found = self._run.add(past.index, past.count, given, flag, held == "run or suspect")
+        assert self._day is not None
+        if self._day.collapsed(0.0, 0.0) is True:  # its day proves collapsed: so are its held ones
+            found += self._run.release_maybe()
+        for f in found:
+            f.members[0].usable = False
+            self._medians.pop(f.members[0].slot, None)
+        return found
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -321,7 +351,7 @@ class VolumeJudge:
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
             self._day.add(count, extra, unconditional, None if given is None else given.count,
-                          kind is None and held not in ("run", "run or suspect"))
+                          kind is None and held not in ("run", "run or suspect") and not early)
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
         self._medians.pop(slot, None)
@@ -331,7 +361,10 @@ class VolumeJudge:
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
             done += self._first_hour(past, e, kind, early) + self._suspected(past, e, held == "suspect")
-            done += self._run_step(past, e, given, kind, held)
+            found = self._run_step(past, e, given, kind, held, early)
+            if self._early is not None and self._early in found:
+                self._early = None  # reported by its run: not again by the next hour
+            done += [f for f in found if all(f is not d for d in done)]  # the first hour may be in both
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.

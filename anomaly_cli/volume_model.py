@@ -42,6 +42,9 @@ class Settings:
     shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
     min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs
     day_cv2: float = 0.25  # sub-day buckets: the days' c^2 assumed until measured (50 % apart)
+    # Judge by c^2 widened for its sampling error (stats.c2_bound). The day totals behind sub-day
+    # buckets do not: they only follow the level and find shifts, whose rules are fitted to the point c^2.
+    widen: bool = True
 
     @property
     def alpha(self) -> float:

@@ -56,3 +56,11 @@ class LowRun:
         for m in self.members:
             m.flag, m.maybe = None, False
         return found
+
+    def release_maybe(self) -> list[Flag]:
+        """The held members of a day not yet proven either way, once it proves collapsed."""
+        found = [m.flag for m in self.members if m.flag is not None and m.maybe]
+        for m in self.members:
+            if m.maybe:
+                m.flag, m.maybe = None, False
+        return found

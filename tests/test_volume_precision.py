@@ -84,4 +84,4 @@ def test_an_hour_under_collapse_of_its_slot_but_likely_given_a_low_day_is_not_re
     # ... while three hours at nothing in that day are one improbable run given today: reported.
     series = hours(levels, zeros={noon, noon + 1, noon + 2})
     flags = judge_series(Settings.for_bucket(3600), series)
-    assert [f.start for f in flags if f.start // 24 == 35] == [noon, noon + 1, noon + 2], flags
+    assert {noon, noon + 1, noon + 2} <= {f.start for f in flags if f.start // 24 == 35}, flags
