@@ -3,7 +3,8 @@
 expected = median of the same slot of the week (weekday; hour of the week) over the last
 `history` weeks x a level factor (the last two weeks' days against their weekdays' medians), so
 growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
-fitted robustly to the pooled residuals, widened for its sampling error: stats.c2_bound). A drop: beyond `sensitivity` sigmas (or far below in
+fitted robustly to the pooled residuals, widened for its sampling error: stats.c2_bound; the
+day totals behind sub-day buckets keep the point fit). A drop: beyond `sensitivity` sigmas (or far below in
 log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
 of an expectation of at least `min_expected` (days: of its upper interval end, at most 1.5 x) with
 a Poisson test. Spikes mirror the sigma rule.

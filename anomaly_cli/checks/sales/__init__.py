@@ -39,10 +39,10 @@ class SalesCheck(Check):
     level: expected = median of those buckets x (the last two weeks' days against their weekdays'
     medians, a weighted median of the ratios), so growth or a decline is followed within days. The spread is
     count-aware, Var = expected + c^2 x expected^2 (Poisson plus a negative-binomial part), with
-    c measured robustly (1.4826 x MAD) from the recent residuals of all buckets, widened for
-    its own sampling error (the --sensitivity bar moved to a Student t's of as many degrees of
-    freedom as residuals; c^2 = 0.25 assumed before a week of them) and for the uncertainty of a
-    median of few weeks. A bucket is flagged when it lies more than
+    c measured robustly (1.4826 x MAD about the expectation) from the recent residuals of all
+    buckets, widened for its own sampling error (c^2 x (t/z)^2, t the Student t bar of as many
+    degrees of freedom as residuals; before a week of them, c^2 from every slot's weeks) and for
+    the uncertainty of a median of few weeks. A bucket is flagged when it lies more than
     --sensitivity sigmas below the expectation (above it for --direction spike, either way for
     both), or, however noisy the shop, when it holds under --collapse (10 %) of an expectation of
     at least --min-expected (for days, of the upper end of the expectation's two-sigma interval,
