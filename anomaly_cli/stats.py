@@ -38,7 +38,7 @@ def robust_sd(values: Iterable[float], center: float | None = None) -> float:
 
 def tail_sd(values: list[float], center: float | None = None) -> float:
     """A standard deviation from the middle and the shoulders: the larger of 1.4826 x MAD and the
-    80th percentile of |x - median| / 1.2816. Heavy-tailed noise (a t with few degrees of freedom)
+    80th percentile of |x - median| / 1.2816 (or of |x - center| when given). Heavy-tailed noise (a t with few degrees of freedom)
     has a narrow middle; the shoulder keeps the bar from being set too low for it."""
     if not values:
         return 0.0
