@@ -26,22 +26,23 @@ def as_percent(fraction: float) -> Decimal:
     return (Decimal(repr(float(fraction))) * 100).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def robust_sd(values: Iterable[float]) -> float:
-    """1.4826 x the median absolute deviation: a standard deviation that outliers barely move."""
+def robust_sd(values: Iterable[float], center: float | None = None) -> float:
+    """1.4826 x the median absolute deviation (from `center`, default the median): a standard
+    deviation that outliers barely move."""
     data = list(values)
     if not data:
         return 0.0
-    mid = median(data)
+    mid = median(data) if center is None else center
     return MAD_SCALE * median(abs(x - mid) for x in data)
 
 
-def tail_sd(values: list[float]) -> float:
+def tail_sd(values: list[float], center: float | None = None) -> float:
     """A standard deviation from the middle and the shoulders: the larger of 1.4826 x MAD and the
-    80th percentile of |x - median| / 1.2816. Heavy-tailed noise (a t with few degrees of freedom)
+    80th percentile of |x - median| / 1.2816 (or of |x - center| when given). Heavy-tailed noise (a t with few degrees of freedom)
     has a narrow middle; the shoulder keeps the bar from being set too low for it."""
     if not values:
         return 0.0
-    mid = median(values)
+    mid = median(values) if center is None else center
     deviations = sorted(abs(x - mid) for x in values)
     n = len(deviations)
     # robust_sd's MAD, taken from these sorted deviations as statistics.median takes it (the same
@@ -52,8 +53,19 @@ def tail_sd(values: list[float]) -> float:
     return max(MAD_SCALE * mad, shoulder)
 
 
-def fit_c2(pool: list[tuple[float, float]]) -> float:
-    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1.
+def t_quantile(z: float, df: float) -> float:
+    """The Student t quantile at the normal quantile `z` (Cornish-Fisher, three terms): how far
+    a bar of z estimated sigmas must move when sigma comes from `df` degrees of freedom
+    (z = 3: 4.9 at 6, 3.9 at 13, 3.2 at 55)."""
+    df = max(df, 2.0)
+    z3, z5, z7 = z ** 3, z ** 5, z ** 7
+    return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df ** 2)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df ** 3))
+
+
+def fit_c2(pool: list[tuple[float, float]], center: float | None = None) -> float:
+    """c^2 such that the residuals divided by sqrt(E + c^2 E^2) have a (tail-aware) spread of 1
+    about `center` (default: their median).
 
     Each residual is standardized by its own Poisson part, so quiet weekend days and busy weekdays
     are measured on one scale.
@@ -62,7 +74,7 @@ def fit_c2(pool: list[tuple[float, float]]) -> float:
     measure = tail_sd if len(pool) >= 21 else robust_sd
 
     def spread(c2: float) -> float:
-        return measure([r / math.sqrt(e + c2 * e * e) for r, e in pool]) ** 2
+        return measure([r / math.sqrt(e + c2 * e * e) for r, e in pool], center) ** 2
 
     if spread(0.0) <= 1.0:
         return 0.0
@@ -73,6 +85,20 @@ def fit_c2(pool: list[tuple[float, float]]) -> float:
         mid = (low + high) / 2
         low, high = (mid, high) if spread(mid) > 1.0 else (low, mid)
     return high
+
+
+def c2_bound(pool: list[tuple[float, float]], sensitivity: float) -> float:
+    """The fitted c^2 widened for its own sampling error: the Poisson part of Var = E + c^2 E^2
+    is known, the multiplicative part is measured on len(pool) residuals, so it is scaled by
+    (t / z)^2, the Student t bar of len(pool) - 1 degrees of freedom at the tail `sensitivity`
+    sigmas leave, over that bar (a week of residuals: x 2.7; eight weeks: x 1.1). Seven
+    residuals that happen to lie close together (c^2 0.002 from a series of CV 0.5) do not make
+    a day at 70 % of its median an improbable drop; a nearly Poisson shop stays nearly Poisson."""
+    ratio = t_quantile(sensitivity, len(pool) - 1) / sensitivity
+    # Measured from 0, not from the residuals' own median: the test asks how far counts fall
+    # from their expectation, and a week whose days all ran above it (a lagging level) is
+    # spread too (7, 15, 72, 80, 19, 59, 5 above 300-500 expected: c^2 0.002 from their median).
+    return fit_c2(pool, 0.0) * ratio * ratio
 
 
 def median_error(n: int) -> float:

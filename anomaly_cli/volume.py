@@ -3,12 +3,15 @@
 expected = median of the same slot of the week (weekday; hour of the week) over the last
 `history` weeks x a level factor (the last two weeks' days against their weekdays' medians), so
 growth and declines are followed. Var = E + c^2 E^2 (Poisson plus a negative-binomial part, c
-fitted robustly to the pooled residuals). A drop: beyond `sensitivity` sigmas (or far below in
+fitted robustly to the pooled residuals, widened for its sampling error: stats.c2_bound; the
+day totals behind sub-day buckets keep the point fit). A drop: beyond `sensitivity` sigmas (or far below in
 log space) with a negative-binomial count test, or, however noisy the series, under `collapse`
 of an expectation of at least `min_expected` (days: of its upper interval end, at most 1.5 x) with
 a Poisson test. Spikes mirror the sigma rule.
 Sub-day buckets are also judged given today's level so far (volume_day.py): the same two rules
-against expected x today's level, whose spread is the hour's own, not the day-to-day spread.
+against expected x today's level, whose spread is the hour's own, not the day-to-day spread;
+an hour under --collapse that today's level does not find improbable is held until its run of
+low hours is (or its day proves collapsed).
 
 Flagged buckets stay out of later baselines. A level shift (volume_shift.py; for sub-day
 buckets, found on the day totals) is one flag from its first bucket, then the history is
@@ -25,9 +28,10 @@ from collections.abc import Iterable
 from statistics import median, pstdev
 
 from anomaly_cli.stats import (
-    count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
+    c2_bound, count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
 )
 from anomaly_cli.volume_day import DayLevel
+from anomaly_cli.volume_run import LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
 
@@ -61,9 +65,12 @@ class VolumeJudge:
         self._pending: list[Flag] = []
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
+        self._run = LowRun(settings.alpha)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
-        self._c2: float | None = None
+        self._c2: float | None = None  # the point fit (the shift detector's spread)
+        self._c2_bound: float | None = None  # allowing for its sampling error (what is judged by)
+        self._early_fit: tuple[int, float] | None = None  # (days seen, c^2) before the first week of residuals
         self._since_c2 = 0
         self._medians: dict[int, float | None] = {}
 
@@ -107,15 +114,37 @@ class VolumeJudge:
         return pairs[-1][0]
 
     def dispersion(self) -> float | None:
-        """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of them)."""
+        """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of
+        them), widened for its own sampling error (`c2_bound`): a week of residuals says little."""
         if len(self._pool) < self.s.period:
             return None
         if self._c2 is None or self._since_c2 >= self.s.per_day:
-            # Widened while the pool is small: seven residuals say little about the tails.
-            self._c2 = fit_c2(list(self._pool))
+            pool = list(self._pool)
+            self._c2 = fit_c2(pool)
+            self._c2_bound = c2_bound(pool, self.s.sensitivity) if self.s.widen else self._c2
             self._log_sd = tail_sd(list(self._logs)) if len(self._logs) >= 21 else None
             self._since_c2 = 0
-        return self._c2
+        return self._c2_bound
+
+    def _early_c2(self) -> float:
+        """c^2 before a week of residuals: each usable count of every slot against the median of
+        its slot's other counts (scaled back by that median's own uncertainty), widened for its
+        sampling error like the pooled fit. A calm shop (100 every Wednesday) stays Poisson."""
+        seen = sum(len(h) for h in self._slots.values())
+        if self._early_fit is None or self._early_fit[0] != seen // self.s.per_day:
+            pool = []
+            for history in self._slots.values():
+                counts = [p.count for p in history if p.usable]
+                if len(counts) < self.s.min_history:
+                    continue
+                for i, count in enumerate(counts):
+                    others = counts[:i] + counts[i + 1:]
+                    expected = float(median(others))
+                    if expected >= 1:
+                        pool.append(((count - expected) / math.sqrt(median_error(len(others))), expected))
+            c2 = c2_bound(pool, self.s.sensitivity) if len(pool) >= self.s.period else self.s.day_cv2
+            self._early_fit = (seen // self.s.per_day, c2)
+        return self._early_fit[1]
 
     def expect(self, slot: int, daily: int) -> tuple[Expectation | None, float]:
         """The expectation for the next bucket of `slot` (and hour of day `daily`), and its slot median."""
@@ -129,14 +158,23 @@ class VolumeJudge:
             # The slot's own spread counts too: a few weeks can say the series is noisier than
             # the pooled model. Until three weeks of residuals exist, the fallbacks' wide spread.
             var = max((robust_sd(counts) * factor) ** 2, expected)
-            if c2 is None:  # a median absolute deviation of three values can be 0 by chance
+            if c2 is None:
                 var = max(var, (pstdev(counts) * factor) ** 2 * len(counts) / max(len(counts) - 1, 1))
-            else:
+            # A level shift's z scores keep the point fit: its run rule is calibrated on them.
+            point = var if self._c2 is None else max(var, expected + self._c2 * expected * expected)
+            if c2 is None and self.s.widen:
+                # Nothing judged yet: three or four counts of one slot can lie close together by
+                # chance (343, 296, 293 in a series of CV 0.5), so the spread comes from every
+                # slot's weeks at once (`_early_c2`).
+                c2 = self._early_c2()
+            if c2 is not None:
                 var = max(var, expected + c2 * expected * expected)
             sigma = math.sqrt(max(var, 1.0) * median_error(len(history)))
+            z_sigma = math.sqrt(max(point, 1.0) * median_error(len(history)))
             extra = float(median(p.extra for p in history)) * factor
-            log_sd = self._log_sd if c2 is not None else None
-            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2 or 0.0), base
+            log_sd = self._log_sd if self._c2 is not None else None
+            return Expectation(expected, extra, sigma, Basis.SEASONAL, len(history), log_sd, c2 or 0.0,
+                               z_sigma=z_sigma), base
         group = [p for p in self._daily.get(daily, ()) if p.usable]
         days = 7 if self.s.per_day == 1 else 5
         if len(group) >= days:
@@ -164,7 +202,7 @@ class VolumeJudge:
         today = self._day.today()
         expected = e.count * today.level
         sigma = math.sqrt(max(expected + today.c2 * expected * expected, 1.0))
-        return Expectation(expected, e.extra * today.level, sigma, e.basis, e.size, None, today.c2)
+        return Expectation(expected, e.extra * today.level, sigma, e.basis, e.size, None, today.c2, today.shared)
 
     # --- judging --------------------------------------------------------------------------------
 
@@ -227,26 +265,62 @@ class VolumeJudge:
         return count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
 
     def _given_today(self, count: float, e: Expectation, given: Expectation,
-                     kind: Direction | None) -> tuple[Direction | None, Expectation, bool]:
-        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it,
-        whether it is a suspect: low in a day not yet proven collapsed)."""
+                     kind: Direction | None) -> tuple[Direction | None, Expectation, str | None]:
+        """A sub-day bucket's drop verdict given today: (kind, the expectation that made it, held:
+        "suspect" when low in a day not yet proven collapsed, "run" when under --collapse of its
+        own expectation but not improbable given today's level, "run or suspect" when both)."""
         assert self._day is not None
         # Like the collapse rule, only where either expectation is meaningful (--min-expected).
         if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
-            return Direction.DROP, given, False
+            return Direction.DROP, given, None
         collapsed = self._day.collapsed(count, e.count)
         # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
         # median (9) reads a little under --min-expected.
         low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
         if low and collapsed is True:
-            return Direction.DROP, e, False
-        if kind is Direction.DROP and collapsed is False and (e.basis is not Basis.SEASONAL
-                                                              or not self._collapsed(count, e)):
-            # A day running low all along, this bucket with it, by the spread rules: no drop.
-            # (Under --collapse of a meaningful seasonal expectation it is one however the day
-            # runs; a fallback's ignores the weekday, today's level knows it.)
-            return None, e, False
-        return kind, e, low and collapsed is None
+            return Direction.DROP, e, None
+        if kind is Direction.DROP and collapsed is not True and self._collapsed(count, e):
+            # Under --collapse of its week-slot expectation, but today runs low (a day at 34 %
+            # expects 9, not 26, and 1 against 9 is chance): the expected volume is today's.
+            # Held: reported when the day proves collapsed, or when the run of low buckets it
+            # starts is improbable given today (three outage hours at 0 against 5 each).
+            if e.basis is Basis.SEASONAL:
+                return None, e, "run" if collapsed is False else "run or suspect"
+            if collapsed is None:
+                return None, e, "suspect"
+        if kind is Direction.DROP and collapsed is False:
+            # A day running low all along, this bucket with it, by the spread rules: no drop
+            # (a fallback's collapse ignores the weekday, today's level knows it).
+            return None, e, None
+        return kind, e, "suspect" if low and collapsed is None else None
+
+    def _run_step(self, past: Past, e: Expectation | None, given: Expectation | None, kind: Direction | None,
+                  held: str | None, early: bool) -> list[Flag]:
+        """The run of consecutive low sub-day buckets (volume_run.py): held ones (and a held first
+        business hour) are reported when the run is improbable given today, else part of the
+        normal (or suspects) when it ends."""
+        low = given is not None and (held in ("run", "run or suspect") or early or kind is Direction.DROP)
+        for m in self._run.end(past.index if low else -2):
+            assert m.flag is not None
+            m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
+            self._medians.pop(m.flag.members[0].slot, None)
+            if m.maybe:  # unless its day still proves collapsed
+                self._suspects.append(m.flag)
+        if not low or given is None:
+            return []
+        flag = self._early if early else None
+        if held in ("run", "run or suspect"):
+            past.usable = False  # not part of today's level or the baselines while it may be an outage
+            flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                        given.count, given.extra, given.basis, members=[past])
+        found = self._run.add(past.index, past.count, given, flag, held == "run or suspect")
+        assert self._day is not None
+        if self._day.collapsed(0.0, 0.0) is True:  # its day proves collapsed: so are its held ones
+            found += self._run.release_maybe()
+        for f in found:
+            f.members[0].usable = False
+            self._medians.pop(f.members[0].slot, None)
+        return found
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -259,25 +333,26 @@ class VolumeJudge:
         e, base = self.expect(slot, daily)
         kind = self.assess(count, e) if e is not None else None
         given = self._expect_given_today(e) if e is not None else None
-        suspect = False
+        held: str | None = None
         if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
-            kind, e, suspect = self._given_today(count, e, given, kind)
+            kind, e, held = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
             if e.basis is Basis.SEASONAL:
-                past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / e.sigma))
-                if kind is None and e.count >= 1:
+                past.z = max(-Z_CLIP, min(Z_CLIP, (count - e.count) / (e.z_sigma or e.sigma)))
+                if kind is None and held is None and e.count >= 1:
                     # Scaled back by the median's own uncertainty, which sigma adds again.
                     scale = math.sqrt(median_error(e.size))
                     self._pool.append(((count - e.count) / scale, e.count))
                     if e.count >= self.s.min_expected:
                         self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
-        early = kind is None and e is not None and self._day is not None and self._early_low(count, e)
+        early = kind is None and held is None and e is not None and self._day is not None and self._early_low(count, e)
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
-            self._day.add(count, extra, unconditional, None if given is None else given.count, kind is None)
+            self._day.add(count, extra, unconditional, None if given is None else given.count,
+                          kind is None and held not in ("run", "run or suspect") and not early)
         # Appended after judging: a bucket is never part of its own baseline.
         self._slots.setdefault(slot, deque(maxlen=self.s.history)).append(past)
         self._medians.pop(slot, None)
@@ -286,7 +361,11 @@ class VolumeJudge:
         flag = None if kind is None or e is None else Flag(
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, suspect)
+            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, held == "suspect")
+            found = self._run_step(past, e, given, kind, held, early)
+            if self._early is not None and self._early in found:
+                self._early = None  # reported by its run: not again by the next hour
+            done += [f for f in found if all(f is not d for d in done)]  # the first hour may be in both
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.

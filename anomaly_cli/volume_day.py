@@ -31,6 +31,7 @@ class Today:
 
     level: float
     c2: float  # Var = E + c2 E^2 of a bucket given that level
+    shared: float = 0.0  # the part of c2 that is the level's own uncertainty (common to today's buckets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class DayLevel:
         self.days = make_judge(Settings(period=7, per_day=1, history=settings.history,
                                         min_history=settings.min_history, sensitivity=settings.sensitivity,
                                         direction=Direction.BOTH, min_expected=settings.min_expected,
-                                        collapse=settings.collapse))
+                                        collapse=settings.collapse, widen=False))
         self.first: int | None = None  # the first bucket of today
         self._last_daily = -1
         self.buckets = 0
@@ -71,7 +72,7 @@ class DayLevel:
         a = 1.0 / max(c2_day if c2_day is not None else self.s.day_cv2, 0.01)
         level = (self._seen + a) / (self._expected + a)
         hour = self._c2 if self._c2 is not None else HOUR_NOISE
-        return Today(level, hour + 1.0 / (self._seen + a))
+        return Today(level, hour + 1.0 / (self._seen + a), 1.0 / (self._seen + a))
 
     def measured(self) -> bool:
         """Whether an earlier bucket of today had a meaningful expectation (--min-expected): the

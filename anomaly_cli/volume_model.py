@@ -42,6 +42,9 @@ class Settings:
     shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
     min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs
     day_cv2: float = 0.25  # sub-day buckets: the days' c^2 assumed until measured (50 % apart)
+    # Judge by c^2 widened for its sampling error (stats.c2_bound). The day totals behind sub-day
+    # buckets do not: they only follow the level and find shifts, whose rules are fitted to the point c^2.
+    widen: bool = True
 
     @property
     def alpha(self) -> float:
@@ -82,6 +85,8 @@ class Expectation:
     size: int  # buckets the baseline was taken from
     log_sd: float | None = None  # spread of log(count / expected) in meaningful buckets, if measured
     c2: float = 0.0  # the multiplicative noise (Var = E + c2 E^2) the count test allows for
+    shared: float = 0.0  # given today: the part of c2 that is today's level's (common to its buckets)
+    z_sigma: float = 0.0  # the spread a level shift's z scores are measured in (0: sigma)
 
 
 @dataclass(slots=True)

@@ -51,11 +51,16 @@ def test_day_buckets_find_every_planted_collapse_with_precision_over_90_percent(
     for name, (planted, found, _, _) in figures.items():
         if name != "shift":
             assert found == planted, (name, figures[name])
-    # measured (seeds 0-4): 0.85 to 1.0 by scenario (noisy 11/13, dst 10/12: natural low days
-    # and one spurious shift at cv 0.5); pooled 0.93
+    # measured (seeds 0-4): 0.91 to 1.0 by scenario (noisy 10/11, dst 10/11: one spurious level
+    # shift each at CV 0.5; the natural low days are no longer reported since the dispersion
+    # allows for its sampling error); pooled 0.98. The shift scenario's precision is the level
+    # shift's own timing (4/5: seed 2's shift sinks into noise), held by the shift test below.
+    for name in figures:
+        if name != "shift":
+            assert precision(figures, name) >= 0.9, (name, figures[name])
     true = sum(t for _, _, t, _ in figures.values())
     false = sum(f for _, _, _, f in figures.values())
-    assert true / (true + false) >= 0.9, figures
+    assert true / (true + false) >= 0.95, figures
 
 
 def test_hour_buckets_find_every_planted_collapse_with_precision_over_90_percent() -> None:
@@ -66,7 +71,9 @@ def test_hour_buckets_find_every_planted_collapse_with_precision_over_90_percent
             # (dst_autumn: 2 sales against 11 expected given a day at 35 %: Poisson-negative-
             # binomial chance, P = 0.01)
             assert found >= planted - 1, (name, figures[name])
-            assert precision(figures, name) >= 0.9, (name, figures[name])  # measured 0.94 to 1.0
+            # measured 0.99 to 1.0 (shift 4/5): an hour under --collapse that today's level does
+            # not find improbable is held until its run of low hours is
+            assert precision(figures, name) >= 0.9, (name, figures[name])
 
 
 @pytest.mark.parametrize("hourly", [False, True], ids=["day", "hour"])

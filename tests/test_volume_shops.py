@@ -113,6 +113,22 @@ def test_precision_over_every_shop_and_seed(shop_db: Any, size: str) -> None:
     assert hits / max(judged, 1) >= 0.9, f"precision {hits}/{judged}; false: " + " | ".join(false)
 
 
+def test_a_small_shops_quiet_hours_are_not_outages(shop_db: Any) -> None:
+    """About 60 sales a day at CV 0.6: its hours hold 2-5 sales, a 1 is common, and an hour under
+    --collapse of its week-slot expectation on a day running low is chance given that day (it was
+    reported before: hour precision 0.47 and 0.80 on seeds 41 and 42 of tests/shops_eval.py)."""
+    hits = judged = 0
+    false: list[str] = []
+    for seed in SEEDS:
+        shop, url = shop_db(Scenario("small", seed, JAN, 98))
+        sc = score(shop, findings(shop, url, "hour"), "hour")
+        hits += sc.hits + sc.shift
+        judged += sc.findings - sc.neutral - sc.first_week
+        false += [f"{f['bucket_start']}: {f['message']}" for f in sc.false]
+    # measured: 27 of 28 (seed 22: one)
+    assert judged and hits / judged >= 0.9, f"precision {hits}/{judged}; false: " + " | ".join(false)
+
+
 @pytest.mark.parametrize("size", ["day", "hour"])
 @pytest.mark.parametrize("scenario", SHIFT, ids=lambda s: s.name)
 def test_a_lasting_shift_is_one_finding(shop_db: Any, scenario: Scenario, size: str) -> None:

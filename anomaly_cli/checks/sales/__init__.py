@@ -39,7 +39,9 @@ class SalesCheck(Check):
     level: expected = median of those buckets x (the last two weeks' days against their weekdays'
     medians, a weighted median of the ratios), so growth or a decline is followed within days. The spread is
     count-aware, Var = expected + c^2 x expected^2 (Poisson plus a negative-binomial part), with
-    c measured robustly (1.4826 x MAD) from the recent residuals of all buckets and widened for
+    c measured robustly (1.4826 x MAD about the expectation) from the recent residuals of all
+    buckets, widened for its own sampling error (c^2 x (t/z)^2, t the Student t bar of as many
+    degrees of freedom as residuals; before a week of them, c^2 from every slot's weeks) and for
     the uncertainty of a median of few weeks. A bucket is flagged when it lies more than
     --sensitivity sigmas below the expectation (above it for --direction spike, either way for
     both), or, however noisy the shop, when it holds under --collapse (10 %) of an expectation of
@@ -53,8 +55,10 @@ class SalesCheck(Check):
     a = 1 / c^2 of the day totals, and a negative-binomial tail test with the hour's own spread
     (plus that level's uncertainty) decides: three lost hours of a day running at 3 x its usual
     volume are reported even where they reach the usual volume of those hours. A low hour on a day
-    that runs low all along (its total above 15 % of expected) is no drop by the sigma rules (it
-    still is under --collapse of its expectation); a day whose total
+    that runs low all along (its total above 15 % of expected) is no drop by the sigma rules;
+    under --collapse of its expectation it is held, and reported when the run of consecutive low
+    hours it belongs to is improbable given today's level (one negative-binomial test of their
+    sum) or its day proves collapsed (1 sale against 26 on a day at 34 % is chance); a day whose total
     so far is a proven collapse (under 15 % and, by a Poisson test, below the lowest level the
     days' spread reaches) reports all its low meaningful hours, from its first. The day's first
     hour with a meaningful expectation has nothing of today to go by: it is held against the

@@ -1,0 +1,66 @@
+"""A run of consecutive low sub-day buckets, judged as one event given today's level.
+
+An hour under --collapse of its week-slot expectation on a day running low (1 sale against 26
+where today's level expects 9) is chance on its own; three outage hours at 0 against 5 each are
+not. The run's held buckets are reported once the run's sum is improbable given today: one
+negative-binomial test of the summed count against the summed expectation, with Var = W +
+c^2 W^2 where c^2 = (sum of each hour's own c^2 x E^2) / W^2 + the level's uncertainty (shared
+by all its hours, so it does not shrink with the run's length). A run that ends short of that is
+forgotten: its held buckets were chance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from anomaly_cli.stats import count_lower_tail
+from anomaly_cli.volume_model import Expectation, Flag
+
+
+@dataclass(slots=True)
+class Member:
+    flag: Flag | None  # held, not reported yet; None: reported already (by itself or the run)
+    count: float
+    expected: float  # given today
+    own_c2: float  # the hour's own part of its c^2
+    maybe: bool  # held in a day not yet proven either way: a suspect if the run fails
+
+
+class LowRun:
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+        self.members: list[Member] = []
+        self._next = -1  # the bucket index that continues the run
+
+    def end(self, index: int) -> list[Member]:
+        """Ends the run unless `index` continues it; the held members it leaves behind."""
+        if index == self._next:
+            return []
+        left = [m for m in self.members if m.flag is not None]
+        self.members = []
+        return left
+
+    def add(self, index: int, count: float, given: Expectation, flag: Flag | None, maybe: bool) -> list[Flag]:
+        """A low bucket (`flag`: held; None: reported already); the held flags it makes final."""
+        self._next = index + 1
+        self.members.append(Member(flag, count, given.count, max(given.c2 - given.shared, 0.0), maybe))
+        total = sum(m.count for m in self.members)
+        wanted = sum(m.expected for m in self.members)
+        if wanted <= 0:
+            return []
+        c2 = sum(m.own_c2 * m.expected ** 2 for m in self.members) / wanted ** 2 + given.shared
+        if count_lower_tail(math.floor(total), wanted, c2) > self.alpha:
+            return []
+        found = [m.flag for m in self.members if m.flag is not None]
+        for m in self.members:
+            m.flag, m.maybe = None, False
+        return found
+
+    def release_maybe(self) -> list[Flag]:
+        """The held members of a day not yet proven either way, once it proves collapsed."""
+        found = [m.flag for m in self.members if m.flag is not None and m.maybe]
+        for m in self.members:
+            if m.maybe:
+                m.flag, m.maybe = None, False
+        return found
