@@ -62,6 +62,9 @@ class VolumeJudge:
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
         self._shift_from: int | None = None
+        # (index, level factor its expectation used): a suspected change holds its first one
+        self._levels: deque[tuple[int, float]] = deque(maxlen=4 * settings.shift_run)
+        self._factor = 1.0  # the level factor of the latest expectation
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None
         self._since_c2 = 0
@@ -84,12 +87,17 @@ class VolumeJudge:
         """
         if self._day is not None:
             return self._day.trend()
-        pairs = []
-        # The buckets of a run still on one side are left out: a level shift under way must not be
+        # While a change is suspected, the level it started from: a level shift must not be
         # absorbed, bucket by bucket, before it is recognised (and reported) as one.
-        run = self._shifts.run()
+        suspected = self._shifts.suspected()
+        if suspected is not None:
+            held = next((level for index, level in self._levels if index == suspected), None)
+            if held is not None:
+                return held
+        pairs = []
         for p in self._week:
-            if not p.usable or (self._shift_from is not None and p.index < self._shift_from) or p.index in run:
+            if not p.usable or (self._shift_from is not None and p.index < self._shift_from) \
+                    or (suspected is not None and p.index >= suspected):
                 continue
             base = self._median(p.slot)
             if base:
@@ -97,6 +105,10 @@ class VolumeJudge:
         # Too little behind it (the first days after a shift, a quiet series): no correction.
         if len(pairs) < max(2, self.s.period // 4) or sum(w for _, w in pairs) < self.s.min_expected:
             return 1.0
+        return self._weighted_median(pairs)
+
+    @staticmethod
+    def _weighted_median(pairs: list[tuple[float, float]]) -> float:
         # A median of the ratios weighted by the medians: one busy day does not move the level.
         pairs.sort()
         half, acc = sum(w for _, w in pairs) / 2, 0.0
@@ -123,7 +135,7 @@ class VolumeJudge:
         if len(history) >= self.s.min_history:
             counts = [p.count for p in history]
             base = float(median(counts))
-            factor = self.level()
+            factor = self._factor = self.level()
             expected = base * factor
             c2 = self.dispersion()
             # The slot's own spread counts too: a few weeks can say the series is noisier than
@@ -263,6 +275,8 @@ class VolumeJudge:
         if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
             kind, e, suspect = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
+        if self._day is None and e is not None and e.basis is Basis.SEASONAL:
+            self._levels.append((index, self._factor))
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
             if e.basis is Basis.SEASONAL:
@@ -290,14 +304,14 @@ class VolumeJudge:
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.
-        if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
-            self._shifts.observe(past)
-        if flag is not None:
-            self._pending.append(flag)
         # The series' log spread, or the one its c^2 (else the assumed c^2 of days) implies if
         # larger: a few weeks of logs can read narrow by chance.
         spread = math.sqrt(math.log1p(self._c2 if self._c2 is not None else self.s.day_cv2))
-        shift = self._shifts.detect(index, max(spread, self._log_sd or 0.0))
+        if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
+            self._shifts.observe(past, max(spread, self._log_sd or 0.0))
+        if flag is not None:
+            self._pending.append(flag)
+        shift = self._shifts.detect(index)
         if shift is not None:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
@@ -355,6 +369,7 @@ class VolumeJudge:
                     p.extra *= scale
         self._medians.clear()
         self._shift_from = start
+        self._levels.clear()
         self._rebase = (start, scale)
 
     def take_rebase(self) -> tuple[int, float] | None:
