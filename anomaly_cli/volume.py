@@ -95,9 +95,10 @@ class VolumeJudge:
             if held is not None:
                 return held
         pairs = []
+        run = self._shifts.run()
         for p in self._week:
             if not p.usable or (self._shift_from is not None and p.index < self._shift_from) \
-                    or (suspected is not None and p.index >= suspected):
+                    or (suspected is not None and p.index >= suspected) or p.index in run:
                 continue
             base = self._median(p.slot)
             if base:
@@ -315,7 +316,10 @@ class VolumeJudge:
         if shift is not None:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
-            self._rescale(shift.start, shift.scale)
+            # The scale is against expectations that held a level factor (a trend so far); the
+            # rescaled medians carry it, as the factor restarts from the new level.
+            held = next((level for index, level in self._levels if index == shift.start), 1.0)
+            self._rescale(shift.start, shift.scale * held)
             # Flags inside the shift are part of it, except collapses (not members): final now.
             members = {p.index for p in shift.members}
             done += [f for f in self._pending if f.start >= shift.start and f.start not in members]

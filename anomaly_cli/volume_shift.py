@@ -83,6 +83,20 @@ class ShiftDetector:
                 if len(side.since) > 4 * self.s.shift_run:  # so long undecided: a drift, followed
                     side.reset()
 
+    def run(self) -> set[int]:
+        """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more):
+        left out of the level factor too, so that two busy days do not lift the next expectation."""
+        run: set[int] = set()
+        trail = list(self.trail)
+        if len(trail) < 2 or trail[-1].z is None or trail[-1].z == 0:
+            return run
+        sign = 1 if trail[-1].z > 0 else -1
+        for p in reversed(trail):
+            if p.z is None or sign * p.z <= 0:
+                break
+            run.add(p.index)
+        return run if len(run) >= 2 else set()
+
     def _bound(self) -> float:
         """How far one bucket's log ratio counts: 3 log sds, and at least twice the smallest shift."""
         return max(CLIP_SD * self._sd, 4 * self._k)
@@ -184,12 +198,14 @@ class ShiftDetector:
 
     def release(self, pending: list[Flag]) -> tuple[list[Flag], list[Flag]]:
         """(held, final): a flag is held while a change on its side, begun at or before it, is
-        suspected (it may be the shift's first bucket); an outage under --collapse never is."""
+        under way (it may be part of the shift: a day at 9 % of the old level is 20 % of the new);
+        a bucket under --collapse only while that change is suspected, else an outage is final."""
         keep, done = [], []
         for flag in pending:
             side = self._sides[0 if flag.kind is Direction.DROP else 1]
             first = flag.members[0] if flag.members else None
-            held = first is not None and first.z is not None and first.ratio > self.s.collapse \
-                and side.since is not None and side.since[0].index <= flag.start
+            held = first is not None and first.z is not None \
+                and side.since is not None and side.since[0].index <= flag.start \
+                and (first.ratio > self.s.collapse or side.total > SUSPECT * self._bar())
             (keep if held else done).append(flag)
         return keep, done
