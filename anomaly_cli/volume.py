@@ -79,7 +79,7 @@ class VolumeJudge:
             self._medians[slot] = float(median(usable)) if len(usable) >= self.s.min_history else None
         return self._medians[slot]
 
-    def level(self) -> float:
+    def level(self, hold: bool = True) -> float:
         """The current level against the slot medians: last two weeks' counts to their slots' medians.
 
         Taken against the medians as they are now (not as they were), so that when a slot's
@@ -89,7 +89,7 @@ class VolumeJudge:
             return self._day.trend()
         # While a change is suspected, the level it started from: a level shift must not be
         # absorbed, bucket by bucket, before it is recognised (and reported) as one.
-        suspected = self._shifts.suspected()
+        suspected = self._shifts.suspected() if hold else None
         if suspected is not None:
             held = next((level for index, level in self._levels if index == suspected), None)
             if held is not None:

@@ -185,9 +185,6 @@ class ShiftDetector:
         # spread, measured on other residuals, reads wider where the level factor wanders).
         sd = max(tail_sd([x - mb for x in before] + [x - ma for x in after]), MIN_SD)
         t = sign * (fmean(after) - fmean(before)) / (sd * math.sqrt(1 / len(before) + 1 / len(after)))
-        import os
-        if os.environ.get("SHIFT_DEBUG"):
-            print(f"   SPLIT {sign} at {points[-1][0]} start={points[best][0]} t={t:.2f} sd={sd:.2f} diff={ma - mb:.2f}")
         return points[best][0] if t >= s.sensitivity else None
 
     @staticmethod
