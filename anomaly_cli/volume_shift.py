@@ -47,10 +47,11 @@ class _Side:
     sign: int  # -1: drops, +1: rises
     kind: Direction
     total: float = 0.0
+    hits: int = 0  # buckets since then beyond the smallest shift on this side
     since: list[Past] | None = None
 
     def reset(self) -> None:
-        self.total, self.since = 0.0, None
+        self.total, self.since, self.hits = 0.0, None, 0
 
 
 class ShiftDetector:
@@ -77,9 +78,10 @@ class ShiftDetector:
         for side in self._sides:
             side.total = max(0.0, side.total + side.sign * x - self._k)
             if side.total == 0.0:
-                side.since = None
+                side.since, side.hits = None, 0
             else:
                 side.since = (side.since or []) + [past]
+                side.hits += side.sign * x > 2 * self._k
                 if len(side.since) > 4 * self.s.shift_run:  # so long undecided: a drift, followed
                     side.reset()
 
@@ -194,15 +196,18 @@ class ShiftDetector:
         return sum(p.count for p in members) / expected if expected else 1.0
 
     def release(self, pending: list[Flag]) -> tuple[list[Flag], list[Flag]]:
-        """(held, final): a flag is held while a change on its side, begun at or before it, is
-        under way (it may be part of the shift: a day at 9 % of the old level is 20 % of the new);
-        a bucket under --collapse only while that change is suspected, else an outage is final."""
+        """(held, final): a flag is held while the run of buckets on its side goes on since it, or
+        while a change on its side begun at or before it is suspected on the evidence of three
+        buckets or more (it may be part of the shift: a day at 9 % of the old level is 20 % of the
+        new). One low day followed by ordinary ones is final the next day."""
         keep, done = [], []
         for flag in pending:
-            side = self._sides[0 if flag.kind is Direction.DROP else 1]
+            sign = -1 if flag.kind is Direction.DROP else 1
+            side = self._sides[0 if sign < 0 else 1]
+            later = [p for p in self.trail if p.index > flag.start]
             first = flag.members[0] if flag.members else None
-            held = first is not None and first.z is not None \
-                and side.since is not None and side.since[0].index <= flag.start \
-                and (first.ratio > self.s.collapse or side.total > SUSPECT * self._bar())
-            (keep if held else done).append(flag)
+            run = first is not None and first.z is not None and not any(p.z is None or sign * p.z <= 0 for p in later)
+            suspected = first is not None and first.z is not None and side.since is not None \
+                and side.since[0].index <= flag.start and side.hits >= 3 and side.total > SUSPECT * self._bar()
+            (keep if run or suspected else done).append(flag)
         return keep, done
