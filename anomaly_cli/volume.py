@@ -10,9 +10,10 @@ a Poisson test. Spikes mirror the sigma rule.
 Sub-day buckets are also judged given today's level so far (volume_day.py): the same two rules
 against expected x today's level, whose spread is the hour's own, not the day-to-day spread.
 
-Flagged buckets stay out of later baselines. A level shift (volume_shift.py; for sub-day
-buckets, found on the day totals) is one flag from its first bucket, then the history is
-rescaled to the new level. With fewer than `min_history` weeks of a slot, the best fallback
+Flagged buckets stay out of later baselines. A level shift (volume_shift.py: a CUSUM of log
+ratios, then a two-sample test; for sub-day buckets, found on the day totals) is one flag from
+its first bucket, then the history is rescaled to the new level. While a change is suspected the
+level factor is held where it was when it began (days; the hours follow the days unheld). With fewer than `min_history` weeks of a slot, the best fallback
 (the same slot of the day over recent days, else the last few) with a spread of at least 30 %,
 so only collapses are reported; the basis and its confidence are returned.
 """
