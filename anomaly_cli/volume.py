@@ -13,9 +13,10 @@ against expected x today's level, whose spread is the hour's own, not the day-to
 an hour under --collapse that today's level does not find improbable is held until its run of
 low hours is (or its day proves collapsed).
 
-Flagged buckets stay out of later baselines. A level shift (volume_shift.py; for sub-day
-buckets, found on the day totals) is one flag from its first bucket, then the history is
-rescaled to the new level. With fewer than `min_history` weeks of a slot, the best fallback
+Flagged buckets stay out of later baselines. A level shift (volume_shift.py: a CUSUM of log
+ratios, then a two-sample test; for sub-day buckets, found on the day totals) is one flag from
+its first bucket, then the history is rescaled to the new level. While a change is suspected the
+level factor is held where it was when it began (days; the hours follow the days unheld). With fewer than `min_history` weeks of a slot, the best fallback
 (the same slot of the day over recent days, else the last few) with a spread of at least 30 %,
 so only collapses are reported; the basis and its confidence are returned.
 """
@@ -67,6 +68,9 @@ class VolumeJudge:
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
         self._run = LowRun(settings.alpha)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
+        # (index, level factor its expectation used): a suspected change holds its first one
+        self._levels: deque[tuple[int, float]] = deque(maxlen=4 * settings.shift_run)
+        self._factor = 1.0  # the level factor of the latest expectation
         self._rebase: tuple[int, float] | None = None  # the latest shift's start and scale, not yet taken
         self._c2: float | None = None  # the point fit (the shift detector's spread)
         self._c2_bound: float | None = None  # allowing for its sampling error (what is judged by)
@@ -83,7 +87,7 @@ class VolumeJudge:
             self._medians[slot] = float(median(usable)) if len(usable) >= self.s.min_history else None
         return self._medians[slot]
 
-    def level(self) -> float:
+    def level(self, hold: bool = True) -> float:
         """The current level against the slot medians: last two weeks' counts to their slots' medians.
 
         Taken against the medians as they are now (not as they were), so that when a slot's
@@ -91,12 +95,18 @@ class VolumeJudge:
         """
         if self._day is not None:
             return self._day.trend()
-        pairs = []
-        # The buckets of a run still on one side are left out: a level shift under way must not be
+        # While a change is suspected, the level it started from: a level shift must not be
         # absorbed, bucket by bucket, before it is recognised (and reported) as one.
+        suspected = self._shifts.suspected() if hold else None
+        if suspected is not None:
+            held = next((level for index, level in self._levels if index == suspected), None)
+            if held is not None:
+                return held
+        pairs = []
         run = self._shifts.run()
         for p in self._week:
-            if not p.usable or (self._shift_from is not None and p.index < self._shift_from) or p.index in run:
+            if not p.usable or (self._shift_from is not None and p.index < self._shift_from) \
+                    or (suspected is not None and p.index >= suspected) or p.index in run:
                 continue
             base = self._median(p.slot)
             if base:
@@ -104,6 +114,10 @@ class VolumeJudge:
         # Too little behind it (the first days after a shift, a quiet series): no correction.
         if len(pairs) < max(2, self.s.period // 4) or sum(w for _, w in pairs) < self.s.min_expected:
             return 1.0
+        return self._weighted_median(pairs)
+
+    @staticmethod
+    def _weighted_median(pairs: list[tuple[float, float]]) -> float:
         # A median of the ratios weighted by the medians: one busy day does not move the level.
         pairs.sort()
         half, acc = sum(w for _, w in pairs) / 2, 0.0
@@ -152,7 +166,7 @@ class VolumeJudge:
         if len(history) >= self.s.min_history:
             counts = [p.count for p in history]
             base = float(median(counts))
-            factor = self.level()
+            factor = self._factor = self.level()
             expected = base * factor
             c2 = self.dispersion()
             # The slot's own spread counts too: a few weeks can say the series is noisier than
@@ -337,6 +351,8 @@ class VolumeJudge:
         if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
             kind, e, held = self._given_today(count, e, given, kind)
         past = Past(index, slot, count, extra, usable=kind is None, base=base)
+        if self._day is None and e is not None and e.basis is Basis.SEASONAL:
+            self._levels.append((index, self._factor))
         if e is not None:
             past.ratio = count / e.count if e.count > 0 else 1.0
             if e.basis is Basis.SEASONAL:
@@ -369,18 +385,21 @@ class VolumeJudge:
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
         # count is Poisson chance whatever the level, and it would break every run.
-        if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
-            self._shifts.observe(past)
-        if flag is not None:
-            self._pending.append(flag)
         # The series' log spread, or the one its c^2 (else the assumed c^2 of days) implies if
         # larger: a few weeks of logs can read narrow by chance.
         spread = math.sqrt(math.log1p(self._c2 if self._c2 is not None else self.s.day_cv2))
-        shift = self._shifts.detect(index, max(spread, self._log_sd or 0.0))
+        if e is None or e.basis is not Basis.SEASONAL or e.count >= self.s.min_expected:
+            self._shifts.observe(past, max(spread, self._log_sd or 0.0))
+        if flag is not None:
+            self._pending.append(flag)
+        shift = self._shifts.detect(index)
         if shift is not None:
             for p in shift.members:
                 p.usable = True  # the new level is the normal: it enters the baselines
-            self._rescale(shift.start, shift.scale)
+            # The scale is against expectations that held a level factor (a trend so far); the
+            # rescaled medians carry it, as the factor restarts from the new level.
+            held = next((level for index, level in self._levels if index == shift.start), 1.0)
+            self._rescale(shift.start, shift.scale * held)
             # Flags inside the shift are part of it, except collapses (not members): final now.
             members = {p.index for p in shift.members}
             done += [f for f in self._pending if f.start >= shift.start and f.start not in members]
@@ -434,6 +453,7 @@ class VolumeJudge:
                     p.extra *= scale
         self._medians.clear()
         self._shift_from = start
+        self._levels.clear()
         self._rebase = (start, scale)
 
     def take_rebase(self) -> tuple[int, float] | None:

@@ -64,8 +64,10 @@ class DayLevel:
         self._starts: dict[int, int] = {}  # day index -> its first bucket
 
     def trend(self) -> float:
-        """The current level of the days against their weekdays' medians (1 without a baseline)."""
-        return self.days.level()
+        """The current level of the days against their weekdays' medians (1 without a baseline).
+        Not held while the day judge suspects a change: the hours follow the days as they come
+        (their expectations matter today), the shift itself is found on the day totals."""
+        return self.days.level(hold=False)
 
     def today(self) -> Today:
         c2_day = self.days.dispersion()

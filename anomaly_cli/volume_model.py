@@ -36,8 +36,9 @@ class Settings:
     direction: Direction = Direction.DROP
     min_expected: float = 10.0  # smallest expectation the collapse rule applies to
     collapse: float = 0.1  # under this fraction of a meaningful expectation: always a drop
-    shift_run: int = 7  # consecutive buckets on one side that make a level shift
+    shift_run: int = 7  # buckets since a change that can make it a level shift
     shift_z: float = 1.0
+    shift_h: float = 5.0  # a level shift's CUSUM of log ratios reaches this many log sds
     min_shift: float = 0.2  # a level shift moves the level by at least this fraction
     shift_share: float = 1.0  # share of the run that must lie on that side (hours: 0.8)
     min_recent: int = 2  # earlier days of the same slot of the day the last fallback needs

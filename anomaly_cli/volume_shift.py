@@ -1,9 +1,18 @@
-"""Level shifts: a run of buckets on one side of their expectation is one finding, then the normal.
+"""Level shifts: a lasting change of level is one finding, then the normal.
 
-`shift_run` trailing buckets (only those with a meaningful expectation) whose clipped z scores
-lie on one side by a median of `shift_z` sigmas, in at least `shift_share` of the run and with
-ratios that agree (none under --collapse: a collapse never becomes the normal), make a shift.
-It starts where the trail splits best into buckets near the old level and near the new one.
+Evidence is the log ratio of each meaningful bucket to its expectation, which is as noisy as the
+series' own log spread `sd` (about 0.5 for days that wander by 50 %). Two one-sided CUSUMs
+accumulate it: down = max(0, down - log ratio - k), with k half the smallest shift (--min-shift
+20 %: k = 0.11) and each log clipped at 3 sd (one odd day is not a level). A halving adds about
+0.58 a day, so it passes the decision bar of `shift_h` sd (6 x 0.5 = 3) within a week or two
+however noisy the days are, where one day's z score (under one sigma) never could. While the sum
+is above a third of that bar the change is suspected: the judge's level factor leaves the
+suspected buckets out (they must not pull the baseline to the new level before it is reported).
+A shift needs at least `shift_run` buckets since the change, a median log ratio beyond
+--min-shift in all of them and in the latest half (medians: one outage inside an ordinary week
+is not a new level), and a mean beyond `sensitivity` standard errors. It starts where the trail
+splits best into buckets near the old level and near the new one. Buckets under --collapse are
+no evidence and never members: an outage stays its own finding, a collapse never the normal.
 """
 
 from __future__ import annotations
@@ -11,11 +20,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from statistics import median
+from statistics import fmean, median
 
+from anomaly_cli.stats import tail_sd
 from anomaly_cli.volume_model import Direction, Flag, Past, Settings
 
-RATIO_AGREEMENT = 6.0  # a shift's largest bucket ratio is at most this multiple of its smallest
+SUSPECT = 1 / 3  # share of the decision bar above which a change is suspected (the level is held)
+CLIP_SD = 3.0
+MIN_SD = 0.05  # the least log spread a two-sample test assumes (Poisson noise of thousands)  # a bucket's log ratio counts at most this many log sds
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,54 +40,91 @@ class Shift:
     reported: bool  # False: a continuation of the previous shift, or a direction not asked for
 
 
+@dataclass(slots=True)
+class _Side:
+    """One one-sided CUSUM: its sum and the buckets since it last stood at zero."""
+
+    sign: int  # -1: drops, +1: rises
+    kind: Direction
+    total: float = 0.0
+    hits: int = 0  # buckets since then beyond the smallest shift on this side
+    since: list[Past] | None = None
+
+    def reset(self) -> None:
+        self.total, self.since, self.hits = 0.0, None, 0
+
+
 class ShiftDetector:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        self.trail: deque[Past] = deque(maxlen=4 * settings.shift_run)
+        self.trail: deque[Past] = deque(maxlen=8 * settings.shift_run)
+        self._sides = (_Side(-1, Direction.DROP), _Side(1, Direction.SPIKE))
+        self._sd = math.sqrt(math.log1p(settings.day_cv2))
         self._last: tuple[Direction, int] | None = None  # kind and end of the latest shift
 
-    def observe(self, past: Past) -> None:
+    @property
+    def _k(self) -> float:
+        return -0.5 * math.log(1 - self.s.min_shift)
+
+    def observe(self, past: Past, sd: float | None = None) -> None:
+        """A judged bucket with a meaningful expectation (or none); `sd`: the series' log spread."""
+        if sd is not None and sd > 0:
+            self._sd = sd
         self.trail.append(past)
+        if past.z is None or past.ratio <= self.s.collapse:
+            return  # no seasonal expectation, or an outage: no evidence of a level
+        bound = self._bound()
+        x = max(-bound, min(bound, math.log(max(past.ratio, 1e-9))))
+        for side in self._sides:
+            side.total = max(0.0, side.total + side.sign * x - self._k)
+            if side.total == 0.0:
+                side.since, side.hits = None, 0
+            else:
+                side.since = (side.since or []) + [past]
+                side.hits += side.sign * x > 2 * self._k
+                if len(side.since) > 4 * self.s.shift_run:  # so long undecided: a drift, followed
+                    side.reset()
 
     def run(self) -> set[int]:
-        """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more)."""
+        """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more):
+        left out of the level factor too, so that two busy days do not lift the next expectation."""
+        run: set[int] = set()
         trail = list(self.trail)
         if len(trail) < 2 or trail[-1].z is None or trail[-1].z == 0:
-            return set()
+            return run
         sign = 1 if trail[-1].z > 0 else -1
-        run: set[int] = set()
         for p in reversed(trail):
             if p.z is None or sign * p.z <= 0:
                 break
             run.add(p.index)
         return run if len(run) >= 2 else set()
 
-    def detect(self, index: int, log_sd: float | None = None) -> Shift | None:
-        """A level shift ending at this bucket, if the trail now makes one."""
+    def _bound(self) -> float:
+        """How far one bucket's log ratio counts: 3 log sds, and at least twice the smallest shift."""
+        return max(CLIP_SD * self._sd, 4 * self._k)
+
+    def _bar(self) -> float:
+        return self.s.shift_h * max(self._sd, self._k)
+
+    def suspected(self) -> int | None:
+        """The first bucket of a change under way (left out of the level factor), if any."""
+        starts = [side.since[0].index for side in self._sides
+                  if side.since and side.total > SUSPECT * self._bar()]
+        return min(starts) if starts else None
+
+    def detect(self, index: int) -> Shift | None:
+        """A level shift ending at this bucket, if the evidence now makes one."""
         s = self.s
-        run = list(self.trail)[-s.shift_run:]
-        if len(run) < s.shift_run or any(p.z is None for p in run):
-            return None
-        if run[-1].ratio <= s.collapse:  # a fall into a collapse is no new normal, whatever came before
-            return None
-        for sign, kind in ((-1, Direction.DROP), (1, Direction.SPIKE)):
-            zs = [sign * p.z for p in run if p.z is not None]
-            half = zs[len(zs) // 2:]
-            ratios = [p.ratio for p in run]
-            # Medians, not means: one outage day inside an ordinary week is not a new level.
-            # One odd bucket (a chance rise, or an outage on top of the shift) may sit in the run.
-            low = sorted(ratios)[1]
-            if (sum(z > 0 for z in zs) < s.shift_share * len(zs) - 1 or median(zs) < s.shift_z
-                    or median(half) < s.shift_z or low <= s.collapse
-                    or max(ratios) > RATIO_AGREEMENT * low):
+        for side in self._sides:
+            run = side.since
+            if not run or side.total <= self._bar() or len(run) < s.shift_run:
                 continue
-            level = math.log(max(median(p.ratio for p in run[len(run) // 2:]), 1e-9))
-            members = self._since_change(level)
-            if len(members) < len(run) // 2:
-                continue  # the latest buckets are not at one level yet
-            logs = [math.log(max(p.ratio, s.collapse)) for p in members]
-            if log_sd is not None and abs(sum(logs) / len(logs)) < s.sensitivity * log_sd / math.sqrt(len(logs)):
-                continue  # a week of noise on one side: its mean is within the series' own spread
+            if self.trail[-1].ratio <= s.collapse:  # a fall into a collapse is no new normal
+                return None
+            found = self._split(side.sign, run[0].index)
+            if found is None:
+                continue
+            members = [p for p in self.trail if p.index >= found and p.z is not None]
             scale = self._scale([p for p in members if p.ratio > s.collapse])
             # A bucket under --collapse of the new level too (an outage on top of the shift) is its
             # own finding, never part of the new level: it would overstate the shift.
@@ -83,18 +132,62 @@ class ShiftDetector:
             if not members:
                 continue
             scale = self._scale(members)
-            if abs(math.log(scale)) < -math.log(1 - s.min_shift):
+            if side.sign * math.log(scale) < -math.log(1 - s.min_shift):
                 continue  # a drift of a few percent: the level factor follows it, no finding
             start = members[0].index
             # A small shift found again right after one the same way is its continuation (the
             # first step under-measured it): adapted to, not reported twice.
-            again = self._last is not None and self._last[0] is kind \
+            again = self._last is not None and self._last[0] is side.kind \
                 and start - self._last[1] < s.shift_run and 0.5 < scale < 2
-            self._last = (kind, index + 1)
+            self._last = (side.kind, index + 1)
             self.trail.clear()
-            asked = s.direction is Direction.BOTH or s.direction is kind
-            return Shift(kind, start, index + 1, members, scale, asked and not again)
+            for other in self._sides:
+                other.reset()
+            asked = s.direction is Direction.BOTH or s.direction is side.kind
+            return Shift(side.kind, start, index + 1, members, scale, asked and not again)
         return None
+
+    def _split(self, sign: int, since: int) -> int | None:
+        """The first bucket of a shift to the `sign` side, if the trail holds one. Its start is
+        the least-squares split of the trail (two levels) near where the CUSUM began; with fewer
+        than `shift_run` buckets after it, not yet. Then a two-sample test on log(count / slot
+        median) of up to four runs before it against all after it: the slot medians' own errors
+        are common to both sides and cancel, where against the expectation they would not (a
+        level factor from two noisy weeks is itself off by 0.1-0.2). Both sides' medians, and
+        the later half's, must differ by --min-shift too."""
+        s = self.s
+        points = [(p.index, math.log(max(p.count, 0.5) / p.base)) for p in self.trail
+                  if p.z is not None and p.base > 0 and p.ratio > s.collapse]
+        if len(points) < 2 * s.shift_run:
+            return None
+        mid = median(x for _, x in points)
+        bound = self._bound()
+        logs = [max(mid - bound, min(mid + bound, x)) for _, x in points]
+        first = next((i for i, (index, _) in enumerate(points) if index >= since), len(points))
+        best, least = None, math.inf
+        total, squares = sum(logs), sum(x * x for x in logs)
+        head = head2 = 0.0
+        for i, x in enumerate(logs[:-2]):
+            head, head2 = head + x, head2 + x * x
+            cut = i + 1
+            if cut < max(s.shift_run, first - s.shift_run):
+                continue
+            tail, tail2, rest = total - head, squares - head2, len(logs) - cut
+            sse = head2 - head * head / cut + tail2 - tail * tail / rest
+            if sse < least and sign * (tail / rest - head / cut) > 0:
+                best, least = cut, sse
+        if best is None or len(logs) - best < s.shift_run:
+            return None  # no change this way, or too recent to judge yet
+        before, after = logs[max(0, best - 4 * s.shift_run):best], logs[best:]
+        floor = -math.log(1 - s.min_shift)
+        mb, ma = median(before), median(after)
+        if sign * (ma - mb) < floor or sign * (median(after[len(after) // 2:]) - mb) < floor:
+            return None
+        # The spread of these very values about their sides' medians (the series' own log
+        # spread, measured on other residuals, reads wider where the level factor wanders).
+        sd = max(tail_sd([x - mb for x in before] + [x - ma for x in after]), MIN_SD)
+        t = sign * (fmean(after) - fmean(before)) / (sd * math.sqrt(1 / len(before) + 1 / len(after)))
+        return points[best][0] if t >= s.sensitivity else None
 
     @staticmethod
     def _scale(members: list[Past]) -> float:
@@ -102,28 +195,19 @@ class ShiftDetector:
         expected = sum(p.count / p.ratio if p.ratio else p.count for p in members)
         return sum(p.count for p in members) / expected if expected else 1.0
 
-    def _since_change(self, level: float) -> list[Past]:
-        """The trail's buckets from the most likely start of a shift to `level` (log ratio): the
-        split that best separates buckets near the old level (0) from those near the new one, by
-        squared log distance (clipped, so one outage or one busy day does not move it)."""
-        trail = [p for p in self.trail if p.z is not None]
-        bound = 2 * abs(level)
-        logs = [max(-bound, min(bound, math.log(max(p.ratio, 1e-9)))) for p in trail]
-        # Cost of assigning bucket i to the new level rather than the old: (l - level)^2 - l^2.
-        gains = [level * level - 2 * level * x for x in logs]
-        best, best_cost, cost = len(trail), 0.0, 0.0
-        for i in range(len(trail) - 1, -1, -1):
-            cost += gains[i]
-            if cost < best_cost:
-                best, best_cost = i, cost
-        return trail[best:]
-
     def release(self, pending: list[Flag]) -> tuple[list[Flag], list[Flag]]:
-        """(held, final): a flag is final once the run on its side has broken since it."""
+        """(held, final): a flag is held while the run of buckets on its side goes on since it, or
+        while a change on its side begun at or before it is suspected on the evidence of three
+        buckets or more (it may be part of the shift: a day at 9 % of the old level is 20 % of the
+        new). One low day followed by ordinary ones is final the next day."""
         keep, done = [], []
         for flag in pending:
             sign = -1 if flag.kind is Direction.DROP else 1
+            side = self._sides[0 if sign < 0 else 1]
             later = [p for p in self.trail if p.index > flag.start]
-            broken = any(p.z is None or sign * p.z <= 0 for p in later) or flag.members[0].z is None
-            (done if broken else keep).append(flag)
+            first = flag.members[0] if flag.members else None
+            run = first is not None and first.z is not None and not any(p.z is None or sign * p.z <= 0 for p in later)
+            suspected = first is not None and first.z is not None and side.since is not None \
+                and side.since[0].index <= flag.start and side.hits >= 3 and side.total > SUSPECT * self._bar()
+            (keep if run or suspected else done).append(flag)
         return keep, done
