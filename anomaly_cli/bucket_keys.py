@@ -8,7 +8,7 @@ leading text, '2025-09-12 10' for an hour, and Python reads the few thousand key
 date ('2025-02-30 10', hour 24, year 0) is a group of unusable rows. Only the other rows pay for
 the full check, exactly as before: usable ones get the integer bucket start (for hours and days,
 the hour's, which Python cuts to the bucket: one key for both, so one SQLite expression index,
-sales.sql.index_key, serves both), the rest the key '!' (bad_date); a missing date gives NULL
+key_index.index_key, serves both), the rest the key '!' (bad_date); a missing date gives NULL
 (no_date). Engines with real timestamp types have no unusable dates: their key is the integer
 bucket start.
 
@@ -81,7 +81,7 @@ def _bucket_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
     prefix = _prefix(column, size)
     # Where the hour is the prefix (hours, days), the full path gives the hour too and Python
     # cuts it to the bucket (place): one key for every such size, so one SQLite expression index
-    # (sales' index_key) serves sales by day and by hour and failed alike.
+    # (index_key, declared by sales) serves sales by day and by hour and failed alike.
     full_size = HOUR if prefix is not None and size % HOUR == 0 else size
     # 'now' (any case) is no stored date, and SQLite refuses to read it in an index expression:
     # it is told apart before date() would see it, or no such row could be written once

@@ -90,7 +90,7 @@ def test_a_table_of_unreadable_dates_is_not_evaluated_and_says_why(sqlite_url: s
 
 
 def test_the_declared_indexes_change_no_count(messy_db: str, cli) -> None:
-    # SQLite's expression index (sales.sql.index_key) precomputes the bucket key, its date checks
+    # SQLite's expression index (key_index.index_key) precomputes the bucket key, its date checks
     # and the cents: the passes that read it must count and judge exactly as the plain scans do.
     runs = [("all", "--until", "2025-06-30"), ("all", "--since", "2025-06-20", "--until", "2025-06-30"),
             ("sales", "--bucket", "hour", "--until", "2025-06-30"), ("sales",)]

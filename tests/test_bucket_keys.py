@@ -86,7 +86,7 @@ def test_engines_with_timestamp_types_keep_the_integer_bucket() -> None:
 
 @pytest.mark.parametrize("size", [3600, 86400])
 def test_an_index_on_the_key_groups_every_row_as_the_scan_does(size: int) -> None:
-    # sales.sql.index_key: SQLite stores the hour key of every row (its date checks done when the
+    # key_index.index_key: SQLite stores the hour key of every row (its date checks done when the
     # row is written); days and hours both read it in key order, without a sort.
     engine = sa.create_engine("sqlite://")
     table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("d", sa.DateTime))
@@ -107,3 +107,33 @@ def test_an_index_on_the_key_groups_every_row_as_the_scan_does(size: int) -> Non
     assert buckets == {**scanned, first: [scanned[first][0] + 1]}
     assert skipped == {**scanned_skipped, BAD_DATE: [scanned_skipped[BAD_DATE][0] + 2]}
     assert skipped[BAD_DATE][0] > 1000
+
+
+@pytest.mark.parametrize("odd", EDGES + fuzzed(23, 40))
+def test_price_proves_no_unusable_date_by_the_key_index_exactly_when_there_is_none(odd: object) -> None:
+    # price's count of undated items is skipped when the key index shows every date usable: it
+    # must agree with unusable_date (the full count) for every spelling, one odd row at a time.
+    from anomaly_cli.bucket_keys import HOUR
+    from anomaly_cli.key_index import has_key_index, index_key
+    from anomaly_cli.checks.price import no_unusable_date
+    from anomaly_cli.indexes import expression_index_name
+    from anomaly_cli.sqlfn import unusable_date
+
+    engine = sa.create_engine("sqlite://")
+    t = sa.Table("transactions", sa.MetaData(), sa.Column("transaction_id", sa.Integer, primary_key=True),
+                 sa.Column("transaction_date", sa.DateTime), sa.Column("status", sa.String),
+                 sa.Column("total_amount", sa.Numeric))
+    t.create(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO transactions (transaction_date, status, total_amount) VALUES (?, 'SUCCESS', 5)",
+                             [("2025-09-12 10:41:07",), ("1999-01-01 00:00:00",), (odd,)])
+        assert not no_unusable_date(conn, t)  # no index: nothing is proven
+        name = expression_index_name(conn.dialect, t, ("bucket_key", "status", "total_amount", "cents"), index_key(t))
+        sa.Index(name, *index_key(t)).create(conn)
+        assert has_key_index(conn, t)
+        unusable = conn.execute(sa.select(sa.func.count()).where(unusable_date(t.c.transaction_date))).scalar()
+        assert no_unusable_date(conn, t) is (unusable == 0), (odd, unusable)
+        plan = " ".join(row[3] for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(sa.select(key_of(t.c.transaction_date, HOUR)).group_by(
+                key_of(t.c.transaction_date, HOUR)).compile(engine, compile_kwargs={"literal_binds": True}))))
+    assert name in plan and "TEMP B-TREE" not in plan, plan

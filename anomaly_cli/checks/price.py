@@ -353,6 +353,8 @@ def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
     from anomaly_cli.sqlfn import reason_counts, unusable_date
 
     date = t.c.transaction_date
+    if no_unusable_date(ctx.conn, t):
+        return {}
     kind = sa.case((date.is_(None), "no_date"), else_="bad_date")
     unusable = unusable_date(date)
     found = reason_counts(ctx.conn.execute(
@@ -363,3 +365,24 @@ def count_undated(ctx: CheckContext, t: Any, ti: Any) -> dict[str, int]:
              .select_from(ti.join(t, ti.c.transaction_id == t.c.transaction_id))
              .where(unusable).group_by(kind))
     return reason_counts(ctx.conn.execute(items))
+
+
+def no_unusable_date(conn: Any, t: Any) -> bool:
+    """True when SQLite's bucket-key index (key_index.index_key, declared by sales) proves that
+    every transaction has a usable date: its key, computed when the row was written, names the
+    rows without a date (NULL) and those with no usable one ('!', or a key Python refuses), so a
+    GROUP BY over the index (no sort, no date parsed: a third of the full count's time at 1M)
+    shows whether there are any. The same rows as unusable_date: the key's checks are
+    usable_date's, its fast path refusing only what usable_date refuses (tests/test_bucket_keys).
+    Without the index, or with any unusable row, False: the full count runs."""
+    if conn.dialect.name != "sqlite":
+        return False
+    import sqlalchemy as sa
+
+    from anomaly_cli.bucket_keys import HOUR, key_of, place
+    from anomaly_cli.key_index import has_key_index
+
+    if not has_key_index(conn, t):
+        return False
+    key = key_of(t.c.transaction_date, HOUR)
+    return all(isinstance(place(k, HOUR), int) for k, in conn.execute(sa.select(key).group_by(key)))

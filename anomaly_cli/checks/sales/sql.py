@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly_cli.checks._rows import newest
 from anomaly_cli.checks.sales.buckets import BucketSize, Measured, start_of
+from anomaly_cli.key_index import KEY_INDEX, has_key_index, index_key, readable_cents  # noqa: F401 - sales declares the index
 from anomaly_cli.model import CheckStats
 
 if TYPE_CHECKING:
@@ -20,46 +21,6 @@ def last_data(ctx: CheckContext) -> datetime | None:
 
     t = table(ctx.schema, "transactions")
     return newest(ctx.conn, t.c.transaction_date)
-
-
-def readable_cents(amount: Any) -> Any:
-    """The amount in whole cents when it is a number below MONEY_LIMIT, else NULL: text, a blob
-    or 1e308 (whose cents would overflow SUM) is counted and left out of the sum. Two comparisons
-    cost SQLite less than typeof(). Literals only (no binds), so that SQLite matches it with
-    index_key's copy."""
-    import sqlalchemy as sa
-
-    from anomaly_cli.sqlfn import MONEY_LIMIT
-
-    limit = sa.literal(MONEY_LIMIT, literal_execute=True)
-    whole = sa.cast(sa.func.round(amount * sa.literal_column("100")), sa.BigInteger)
-    return sa.case((sa.and_(amount > -limit, amount < limit), whole))
-
-
-def index_key(t: Any) -> list[Any]:
-    """SQLite's expression index for the pass below (and failed's): the bucket key (its date
-    checks done once, when a row is written), status, amount and cents, in GROUP BY order, so
-    the pass reads the index in key order with nothing left to compute or sort. The same key
-    serves hours and days (bucket_keys)."""
-    from anomaly_cli.bucket_keys import HOUR, key_of
-
-    amount = t.c.total_amount
-    return [key_of(t.c.transaction_date, HOUR), t.c.status, amount, readable_cents(amount)]
-
-
-KEY_INDEX = ("bucket_key", "status", "total_amount", "cents")  # index_key's name parts
-
-
-def _has_key_index(conn: Any, t: Any) -> bool:
-    """Whether the database holds index_key (SQLite only; a PRAGMA, no scan)."""
-    if conn.dialect.name != "sqlite":
-        return False
-    from anomaly_cli.indexes import expression_index_name
-
-    quote = conn.dialect.identifier_preparer.quote
-    where = f"{quote(t.schema)}." if t.schema else ""
-    name = expression_index_name(conn.dialect, t, KEY_INDEX, index_key(t))
-    return any(row[1] == name for row in conn.exec_driver_sql(f"PRAGMA {where}index_list({quote(t.name)})"))
 
 
 def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int,
@@ -83,7 +44,7 @@ def measure(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int
     zero = sa.literal_column("0")
     # (key, sales, other rows, sales with an amount, readable amounts, cents): the other
     # statuses only tell an empty bucket from one without sales.
-    if not bounds and _has_key_index(ctx.conn, t):
+    if not bounds and has_key_index(ctx.conn, t):
         # index_key holds the rows in (key, status) order: one pass grouped by both, no sort,
         # and the statuses told apart on its few thousand groups (by the database's comparison).
         groups = (sa.select(key.label("key"), t.c.status, sa.func.count().label("n"),
