@@ -28,10 +28,11 @@ from collections import deque
 from collections.abc import Iterable
 from statistics import median, pstdev
 
-from anomaly_cli.stats import (
-    c2_bound, count_lower_tail, fit_c2, median_error, poisson_lower_tail, poisson_upper_tail, robust_sd, tail_sd,
-)
+from anomaly_cli.stats import c2_bound, fit_c2, median_error, robust_sd, tail_sd
 from anomaly_cli.volume_day import DayLevel
+from anomaly_cli.volume_rules import (
+    assess, collapsed_drop, drop_given_today, early_low, leave_one_out, weighted_median,
+)
 from anomaly_cli.volume_run import LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
@@ -40,7 +41,6 @@ __all__ = ["Basis", "Direction", "Expectation", "Flag", "Settings", "Verdict", "
 
 FALLBACK_SPREAD = 0.3  # least relative spread of a fallback baseline: only collapses are reported
 LOW_IN_COLLAPSE = 0.5  # in a collapsed day, a meaningful bucket under this share of expected is a drop
-COLLAPSE_Z = 2.0  # --collapse is taken of the expectation's upper two-sigma end
 Z_CLIP = 3.0  # one extreme bucket must not make a shift on its own
 
 
@@ -114,18 +114,7 @@ class VolumeJudge:
         # Too little behind it (the first days after a shift, a quiet series): no correction.
         if len(pairs) < max(2, self.s.period // 4) or sum(w for _, w in pairs) < self.s.min_expected:
             return 1.0
-        return self._weighted_median(pairs)
-
-    @staticmethod
-    def _weighted_median(pairs: list[tuple[float, float]]) -> float:
-        # A median of the ratios weighted by the medians: one busy day does not move the level.
-        pairs.sort()
-        half, acc = sum(w for _, w in pairs) / 2, 0.0
-        for ratio, weight in pairs:
-            acc += weight
-            if acc >= half:
-                return ratio
-        return pairs[-1][0]
+        return weighted_median(pairs)
 
     def dispersion(self) -> float | None:
         """c^2 of Var = E + c^2 E^2, from the pooled relative residuals (None before a week of
@@ -146,16 +135,8 @@ class VolumeJudge:
         sampling error like the pooled fit. A calm shop (100 every Wednesday) stays Poisson."""
         seen = sum(len(h) for h in self._slots.values())
         if self._early_fit is None or self._early_fit[0] != seen // self.s.per_day:
-            pool = []
-            for history in self._slots.values():
-                counts = [p.count for p in history if p.usable]
-                if len(counts) < self.s.min_history:
-                    continue
-                for i, count in enumerate(counts):
-                    others = counts[:i] + counts[i + 1:]
-                    expected = float(median(others))
-                    if expected >= 1:
-                        pool.append(((count - expected) / math.sqrt(median_error(len(others))), expected))
+            pool = leave_one_out([[p.count for p in h if p.usable] for h in self._slots.values()],
+                                 self.s.min_history)
             c2 = c2_bound(pool, self.s.sensitivity) if len(pool) >= self.s.period else self.s.day_cv2
             self._early_fit = (seen // self.s.per_day, c2)
         return self._early_fit[1]
@@ -220,64 +201,6 @@ class VolumeJudge:
 
     # --- judging --------------------------------------------------------------------------------
 
-    def _collapsed(self, count: float, e: Expectation) -> bool:
-        """Under --collapse of a meaningful expectation, with only the Poisson test (1 against 2
-        is chance, 1 against 12 is not): reported however noisy the series. --collapse applies to
-        the upper end of a day's expectation's own interval (a median of 8 noisy weeks can read a
-        third under the truth): 44 sales against an estimated 344 (c = 0.55) is a collapse."""
-        if e.count < self.s.min_expected:
-            return False
-        # Days only: an hour's spread is mostly its day's, which today's level measures instead.
-        # At most 1.5 x --collapse of the estimate, the zone a collapsed day is also told by.
-        widen = self._widen(e) if self._day is None else 1.0
-        return count < self.s.collapse * e.count * widen \
-            and poisson_lower_tail(math.floor(count), e.count) <= self.s.alpha
-
-    @staticmethod
-    def _widen(e: Expectation) -> float:
-        """The upper end of the expectation's own interval, as a factor (at most 1.5)."""
-        return min(1.5, math.exp(COLLAPSE_Z * math.sqrt(math.log1p(e.c2) * (median_error(e.size) - 1))))
-
-    def _early_low(self, count: float, e: Expectation) -> bool:
-        """A sub-day bucket in the day's first hour with a meaningful expectation, under --collapse
-        of its interval's upper end: nothing of today measures its level yet, so its median is
-        as uncertain as a day's (5 sales against an estimated 35, truly 78). Also below its lower
-        end by the Poisson test (2 against 13 is a quiet day's chance). Held until the next
-        bucket: reported when it is a drop too (an outage), else forgotten (a quiet morning)."""
-        assert self._day is not None
-        if e.count < self.s.min_expected or e.basis is not Basis.SEASONAL or self._day.measured():
-            return False
-        widen = self._widen(e)
-        return count < self.s.collapse * e.count * widen \
-            and poisson_lower_tail(math.floor(count), e.count / widen) <= self.s.alpha
-
-    def assess(self, count: float, e: Expectation) -> Direction | None:
-        s = self.s
-        deviation = count - e.count
-        if s.direction is not Direction.SPIKE and e.count > 0:
-            if self._collapsed(count, e):
-                return Direction.DROP
-            low = deviation < -s.sensitivity * e.sigma
-            if e.log_sd is not None and e.count >= s.min_expected:
-                # Multiplicative noise is symmetric in log space: a fall far beyond the series'
-                # own log spread (one sigma more than asked, for the tails) is a drop even where
-                # the linear sigma reaches below zero.
-                low = low or math.log((count + 0.5) / (e.count + 0.5)) < -(s.sensitivity + 1) * e.log_sd
-            # Those rules are about the series' spread: their count test allows for its
-            # overdispersion too (negative binomial with the fitted c^2).
-            if low and count_lower_tail(math.floor(count), e.count, e.c2) <= s.alpha:
-                return Direction.DROP
-        if s.direction is not Direction.DROP and deviation > s.sensitivity * e.sigma:
-            if poisson_upper_tail(math.ceil(count), max(e.count, 0.5)) <= s.alpha:
-                return Direction.SPIKE
-        return None
-
-    def _drop_given_today(self, count: float, e: Expectation) -> bool:
-        """A count that the negative binomial of today's level rules out. Its spread is the
-        hour's own plus today's level's uncertainty: three sales at 06:00 do not make 1 at 07:00
-        a collapse, 400 by noon make 0 at 13:00 one."""
-        return count_lower_tail(math.floor(count), e.count, e.c2) <= self.s.alpha
-
     def _given_today(self, count: float, e: Expectation, given: Expectation,
                      kind: Direction | None) -> tuple[Direction | None, Expectation, str | None]:
         """A sub-day bucket's drop verdict given today: (kind, the expectation that made it, held:
@@ -285,7 +208,7 @@ class VolumeJudge:
         own expectation but not improbable given today's level, "run or suspect" when both)."""
         assert self._day is not None
         # Like the collapse rule, only where either expectation is meaningful (--min-expected).
-        if max(e.count, given.count) >= self.s.min_expected and self._drop_given_today(count, given):
+        if max(e.count, given.count) >= self.s.min_expected and drop_given_today(self.s, count, given):
             return Direction.DROP, given, None
         collapsed = self._day.collapsed(count, e.count)
         # In a collapsed day 12 % of 30 by Poisson chance is part of it, and so is an hour whose
@@ -293,7 +216,7 @@ class VolumeJudge:
         low = kind is None and e.count >= self.s.min_expected / 2 and count < LOW_IN_COLLAPSE * e.count
         if low and collapsed is True:
             return Direction.DROP, e, None
-        if kind is Direction.DROP and collapsed is not True and self._collapsed(count, e):
+        if kind is Direction.DROP and collapsed is not True and collapsed_drop(self.s, count, e, self._day is None):
             # Under --collapse of its week-slot expectation, but today runs low (a day at 34 %
             # expects 9, not 26, and 1 against 9 is chance): the expected volume is today's.
             # Held: reported when the day proves collapsed, or when the run of low buckets it
@@ -345,7 +268,7 @@ class VolumeJudge:
                 self._rescale(shift.start, shift.scale)
                 done += [shift.flag] if shift.flag is not None else []
         e, base = self.expect(slot, daily)
-        kind = self.assess(count, e) if e is not None else None
+        kind = assess(self.s, count, e, self._day is None) if e is not None else None
         given = self._expect_given_today(e) if e is not None else None
         held: str | None = None
         if given is not None and kind is not Direction.SPIKE and self.s.direction is not Direction.SPIKE:
@@ -364,7 +287,8 @@ class VolumeJudge:
                     if e.count >= self.s.min_expected:
                         self._logs.append(math.log((count + 0.5) / (e.count + 0.5)))
                     self._since_c2 += 1
-        early = kind is None and held is None and e is not None and self._day is not None and self._early_low(count, e)
+        early = kind is None and held is None and e is not None and self._day is not None \
+            and early_low(self.s, count, e, self._day.measured())
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
             self._day.add(count, extra, unconditional, None if given is None else given.count,

@@ -9,7 +9,7 @@ import random
 
 from anomaly_cli.stats import c2_bound, fit_c2, t_quantile
 from anomaly_cli.volume import Direction, Settings, judge_series
-from tests.series import HOUR_WEIGHTS
+from tests.series import HOUR_WEIGHTS, _poisson
 
 # Day totals of a series with CV 0.5 (tests/series.py "dst", seed 2): its first three Saturdays
 # happen to lie close together (343, 296, 293) and its Thursday of week 4 is a planted outage.
@@ -62,14 +62,6 @@ def hours(day_levels: list[float], zeros: set[int] = frozenset(), seed: int = 1)
                 else _poisson(rng, mean)
             out.append((i, i % 168, h, float(count), 0.0))
     return out
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    limit, count, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def test_an_hour_under_collapse_of_its_slot_but_likely_given_a_low_day_is_not_reported() -> None:
