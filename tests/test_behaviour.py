@@ -237,3 +237,24 @@ def test_rule_checks_do_not_see_the_behavioural_plants(cli, tmp_path: Path) -> N
     assert rules and not [f for f in rules if f.get("customer_id") in plants]
     seen = {f["customer_id"] for f in findings if f["check"] == "behaviour" and f["severity"] in ("high", "critical")}
     assert plants <= seen
+
+
+def test_runs_of_one_day_fit_the_same_model_and_agree(cli, tmp_path: Path) -> None:
+    """Without --since the window starts at a midnight: two runs of one day (a cron job's hourly
+    runs) fit the same model, so a transaction is not reported at 07:30 and dropped at 09:30."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    load_database(url, demo_rows(generate(DEMO_END, seed=7)))
+    runs = {}
+    for until in (DEMO_END - timedelta(hours=2), DEMO_END):
+        run = cli("scan", "behaviour", "--db", url, "--until", until.isoformat(), "--format", "json",
+                  "--fail-on", "never")
+        assert run.exit_code == 0, run.stderr
+        check = json.loads(run.stdout)["checks"][0]
+        runs[until] = check
+    early, late = runs.values()
+    midnight = DEMO_END.replace(hour=0, minute=0) - timedelta(days=7)
+    assert early["summary"]["scored_since"] == late["summary"]["scored_since"] == midnight.isoformat()
+    assert early["summary"]["model"] == late["summary"]["model"]
+    assert early["summary"]["cutoffs"] == late["summary"]["cutoffs"]
+    cut = (DEMO_END - timedelta(hours=2)).isoformat()
+    assert [f["key"] for f in early["findings"]] == [f["key"] for f in late["findings"] if f["episode_end"] < cut]

@@ -27,7 +27,8 @@ class BehaviourCheck(Check):
     An Isolation Forest scores each transaction (0-1, about 0.5 ordinary). Without --model it
     is fitted at each run on a sample (at most --max-sample) of the --train-days before the
     window, with a fixed seed; with --model FILE (from 'anomaly train behaviour') it scores
-    without refitting. Without --since the last 7 days are scored.
+    without refitting. Without --since the 7 days before today and today so far are scored: the
+    window starts at a midnight, so every run of one day fits the same model and agrees.
 
     Consecutive anomalous transactions of one customer merge into one finding (an episode).
     Severity is its risk, from its highest score against the training scores' median m and robust spread s:
