@@ -221,6 +221,8 @@ def measure(engine: str, rows: int, url: str, label: str, checks: Sequence[type]
         row.seconds, row.cpu_seconds = min(s for s, _ in timed), min(c for _, c in timed)
     if startups:
         row.startup_seconds, row.startup_cpu_seconds = min(s for s, _ in startups), min(c for _, c in startups)
+    elif timed_startup and row.error is None:
+        say(f"{engine} {phase} {label}: every scan of the tiny database failed: no start-up, not judged")
     if statements:
         raw = [replay(url, statements) for _ in range(args.repeat)]
         row.raw_seconds = min(r[0] for r in raw)
