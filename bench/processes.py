@@ -128,3 +128,22 @@ def end_to_end(check: str, url: str, workdir: Path) -> tuple[float, float, float
         return seconds, cpu, peak_mb, code, None, " ".join(stderr.split())[-300:] or f"exit code {code}"
     document = json.loads(output.read_text(encoding="utf-8"))
     return seconds, cpu, peak_mb, code, sum(c["summary"]["findings"] for c in document["checks"]), None
+
+
+def scans(check: str, url: str, startup_url: str | None, workdir: Path, repeat: int
+          ) -> tuple[list[tuple[float, float, float, int, int | None, str | None]], list[tuple[float, float]]]:
+    """`repeat` end-to-end runs (stopping at the first error) and, with `startup_url` (a tiny
+    database of the same engine), the same scan of it as the start-up: (wall, CPU) of each.
+
+    The start-up runs alternate with the e2e ones, so that both see the same machine (its speed
+    drifts); at least 3 of them, as a single start-up is noisier than a long run."""
+    runs: list[tuple[float, float, float, int, int | None, str | None]] = []
+    startups: list[tuple[float, float]] = []
+    for attempt in range(max(repeat, 3 if startup_url else 1)):
+        if attempt < repeat and not any(r[5] is not None for r in runs):
+            runs.append(end_to_end(check, url, workdir))
+        if startup_url is not None and not any(r[5] is not None for r in runs):
+            seconds, cpu, _, _, _, error = end_to_end(check, startup_url, workdir)
+            if error is None:
+                startups.append((seconds, cpu))
+    return runs, startups

