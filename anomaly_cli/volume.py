@@ -31,9 +31,9 @@ from statistics import median, pstdev
 from anomaly_cli.stats import c2_bound, fit_c2, median_error, robust_sd, tail_sd
 from anomaly_cli.volume_day import DayLevel
 from anomaly_cli.volume_rules import (
-    assess, collapsed_drop, drop_given_today, early_low, leave_one_out, weighted_median,
+    assess, collapsed_drop, drop_given_today, early_low, leave_one_out, quiet_low, weighted_median,
 )
-from anomaly_cli.volume_run import LowRun
+from anomaly_cli.volume_run import HELD_IN_RUN, LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
 
@@ -66,7 +66,7 @@ class VolumeJudge:
         self._pending: list[Flag] = []
         self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
         self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
-        self._run = LowRun(settings.alpha)  # sub-day buckets: consecutive low ones, one event
+        self._run = LowRun(settings)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
         # (index, level factor its expectation used): a suspected change holds its first one
         self._levels: deque[tuple[int, float]] = deque(maxlen=4 * settings.shift_run)
@@ -236,7 +236,7 @@ class VolumeJudge:
         """The run of consecutive low sub-day buckets (volume_run.py): held ones (and a held first
         business hour) are reported when the run is improbable given today, else part of the
         normal (or suspects) when it ends."""
-        low = given is not None and (held in ("run", "run or suspect") or early or kind is Direction.DROP)
+        low = given is not None and (held in HELD_IN_RUN or early or kind is Direction.DROP)
         for m in self._run.end(past.index if low else -2):
             assert m.flag is not None
             m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
@@ -246,11 +246,11 @@ class VolumeJudge:
         if not low or given is None:
             return []
         flag = self._early if early else None
-        if held in ("run", "run or suspect"):
-            past.usable = False  # not part of today's level or the baselines while it may be an outage
+        if held in HELD_IN_RUN:  # out of the baselines while it may be an outage (a quiet hour: mostly chance)
+            past.usable = held == "quiet"
             flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
                         given.count, given.extra, given.basis, members=[past])
-        found = self._run.add(past.index, past.count, given, flag, held == "run or suspect")
+        found = self._run.add(past.index, past.count, given, flag, held == "run or suspect", held == "quiet")
         assert self._day is not None
         if self._day.collapsed(0.0, 0.0) is True:  # its day proves collapsed: so are its held ones
             found += self._run.release_maybe()
@@ -289,6 +289,9 @@ class VolumeJudge:
                     self._since_c2 += 1
         early = kind is None and held is None and e is not None and self._day is not None \
             and early_low(self.s, count, e, self._day.measured())
+        if held is None and kind is None and not early and given is not None \
+                and quiet_low(self.s, count, given, [p.count for p in self._slots.get(slot, ())]):
+            held = "quiet"  # maybe an outage of hours that each expect little: its run decides
         if self._day is not None:
             unconditional = None if given is None else given.count / max(self._day.today().level, 1e-9)
             self._day.add(count, extra, unconditional, None if given is None else given.count,

@@ -101,3 +101,21 @@ def early_low(s: Settings, count: float, e: Expectation, measured: bool) -> bool
     widen = widen_factor(e)
     return count < s.collapse * e.count * widen \
         and poisson_lower_tail(math.floor(count), e.count / widen) <= s.alpha
+
+
+RUN_FLOOR = 0.2  # of --min-expected (2 sales): an hour expecting less given today is a quiet one
+HABIT = 2  # weeks of its slot at as little as today: a low count is the hour's habit, no outage
+
+
+def quiet_low(s: Settings, count: float, given: Expectation, weeks: list[float]) -> bool:
+    """A sub-day bucket under --collapse of its expectation given today, too small for the
+    collapse rule on its own (0 against 8): it may be part of an outage whose hours each expect
+    little, so it joins the run of low buckets (volume_run.py), which decides on their sum. Not
+    a night hour expecting under a fifth of --min-expected (2 sales), which holds 0 as often as
+    not, nor an hour whose own `weeks` (its slot's usable counts) held as little twice: nights
+    that are either dead or busy have a median of 4 and a 0 every other week. Against the
+    week's slots only, like the run's other members: a fallback baseline (recent days) is too
+    rough for anything short of a collapse."""
+    return s.direction is not Direction.SPIKE and given.basis is Basis.SEASONAL \
+        and given.count >= RUN_FLOOR * s.min_expected and count < s.collapse * given.count \
+        and sum(week <= count for week in weeks) < HABIT

@@ -7,6 +7,13 @@ negative-binomial test of the summed count against the summed expectation, with 
 c^2 W^2 where c^2 = (sum of each hour's own c^2 x E^2) / W^2 + the level's uncertainty (shared
 by all its hours, so it does not shrink with the run's length). A run that ends short of that is
 forgotten: its held buckets were chance.
+
+Quiet members (volume_rules.quiet_low): hours under --collapse of an expectation given today too
+small for the collapse rule (a blackout of four hours at 0 against 7-10 each). A run holding one
+is reported only when it is also a collapse as a whole: its summed expectation at least
+--min-expected and its summed count under --collapse of it, and the same test improbable. Hours
+expecting under a fifth of --min-expected (nights), or whose slot held as little in two of its
+weeks, are no members: they end a run, so quiet nights never add up to an outage.
 """
 
 from __future__ import annotations
@@ -15,7 +22,11 @@ import math
 from dataclasses import dataclass
 
 from anomaly_cli.stats import count_lower_tail
-from anomaly_cli.volume_model import Expectation, Flag
+from anomaly_cli.volume_model import Expectation, Flag, Settings
+
+# The judge's `held` of a bucket that waits for its run: under --collapse of its own meaningful
+# expectation ("run or suspect": in a day not yet proven either way), or a quiet one.
+HELD_IN_RUN = ("run", "run or suspect", "quiet")
 
 
 @dataclass(slots=True)
@@ -25,11 +36,12 @@ class Member:
     expected: float  # given today
     own_c2: float  # the hour's own part of its c^2
     maybe: bool  # held in a day not yet proven either way: a suspect if the run fails
+    quiet: bool = False  # too small for the collapse rule on its own (quiet_low): the sum decides
 
 
 class LowRun:
-    def __init__(self, alpha: float) -> None:
-        self.alpha = alpha
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
         self.members: list[Member] = []
         self._next = -1  # the bucket index that continues the run
 
@@ -41,16 +53,19 @@ class LowRun:
         self.members = []
         return left
 
-    def add(self, index: int, count: float, given: Expectation, flag: Flag | None, maybe: bool) -> list[Flag]:
+    def add(self, index: int, count: float, given: Expectation, flag: Flag | None, maybe: bool,
+            quiet: bool = False) -> list[Flag]:
         """A low bucket (`flag`: held; None: reported already); the held flags it makes final."""
         self._next = index + 1
-        self.members.append(Member(flag, count, given.count, max(given.c2 - given.shared, 0.0), maybe))
+        self.members.append(Member(flag, count, given.count, max(given.c2 - given.shared, 0.0), maybe, quiet))
         total = sum(m.count for m in self.members)
         wanted = sum(m.expected for m in self.members)
         if wanted <= 0:
             return []
+        if any(m.quiet for m in self.members) and (wanted < self.s.min_expected or total >= self.s.collapse * wanted):
+            return []  # quiet hours count only as a collapse of a meaningful sum
         c2 = sum(m.own_c2 * m.expected ** 2 for m in self.members) / wanted ** 2 + given.shared
-        if count_lower_tail(math.floor(total), wanted, c2) > self.alpha:
+        if count_lower_tail(math.floor(total), wanted, c2) > self.s.alpha:
             return []
         found = [m.flag for m in self.members if m.flag is not None]
         for m in self.members:

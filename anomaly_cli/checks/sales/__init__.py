@@ -58,8 +58,13 @@ class SalesCheck(Check):
     that runs low all along (its total above 15 % of expected) is no drop by the sigma rules;
     under --collapse of its expectation it is held, and reported when the run of consecutive low
     hours it belongs to is improbable given today's level (one negative-binomial test of their
-    sum) or its day proves collapsed (1 sale against 26 on a day at 34 % is chance); a day whose total
-    so far is a proven collapse (under 15 % and, by a Poisson test, below the lowest level the
+    sum) or its day proves collapsed (1 sale against 26 on a day at 34 % is chance). Hours under
+    --collapse of an expectation given today too small for the collapse rule (0 against 8) join
+    such a run too; a run holding one is reported only as a collapse of its sum (at least
+    --min-expected expected, under --collapse of it held, and the same test): a four-hour midday
+    blackout of a small shop. Hours expecting under a fifth of --min-expected (2 sales: nights),
+    or whose slot held as little in two of its weeks, never join. A day whose total so far is a
+    proven collapse (under 15 % and, by a Poisson test, below the lowest level the
     days' spread reaches) reports all its low meaningful hours, from its first. The day's first
     hour with a meaningful expectation has nothing of today to go by: it is held against the
     upper end of its interval, like a day, and reported when the next hour is a drop too.
