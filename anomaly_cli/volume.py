@@ -33,7 +33,7 @@ from anomaly_cli.volume_day import DayLevel
 from anomaly_cli.volume_rules import (
     assess, collapsed_drop, drop_given_today, early_low, leave_one_out, weighted_median,
 )
-from anomaly_cli.volume_run import LowRun
+from anomaly_cli.volume_run import HeldHours, LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
 
@@ -64,8 +64,7 @@ class VolumeJudge:
         # Sub-day buckets: trend, today's level and shifts come from the day totals.
         self._day = DayLevel(settings, VolumeJudge) if settings.per_day > 1 else None
         self._pending: list[Flag] = []
-        self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
-        self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
+        self._held = HeldHours()  # sub-day buckets: a low first hour, today's low ones in a day not proven yet
         self._run = LowRun(settings.alpha)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
         # (index, level factor its expectation used): a suspected change holds its first one
@@ -242,10 +241,10 @@ class VolumeJudge:
             m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
             self._medians.pop(m.flag.members[0].slot, None)
             if m.maybe:  # unless its day still proves collapsed
-                self._suspects.append(m.flag)
+                self._held.suspects.append(m.flag)
         if not low or given is None:
             return []
-        flag = self._early if early else None
+        flag = self._held.early if early else None
         if held in ("run", "run or suspect"):
             past.usable = False  # not part of today's level or the baselines while it may be an outage
             flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
@@ -301,10 +300,11 @@ class VolumeJudge:
         flag = None if kind is None or e is None else Flag(
             kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, held == "suspect")
+            done += self._taken(self._held.first_hour(past, e, kind, early)) \
+                + self._taken(self._held.suspected(self._day, past, e, held == "suspect"))
             found = self._run_step(past, e, given, kind, held, early)
-            if self._early is not None and self._early in found:
-                self._early = None  # reported by its run: not again by the next hour
+            if self._held.early is not None and self._held.early in found:
+                self._held.early = None  # reported by its run: not again by the next hour
             done += [f for f in found if all(f is not d for d in done)]  # the first hour may be in both
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
@@ -336,32 +336,8 @@ class VolumeJudge:
         self._pending, final = self._shifts.release(self._pending)
         return Verdict(e, kind), done + final
 
-    def _first_hour(self, past: Past, e: Expectation | None, kind: Direction | None, early: bool) -> list[Flag]:
-        """The held first-hour bucket, reported when this next bucket is a drop; this one held if early."""
-        held, self._early = self._early, None
-        found = []
-        if held is not None and kind is Direction.DROP and past.index == held.end:
-            held.members[0].usable = False
-            self._medians.pop(held.members[0].slot, None)
-            found.append(held)
-        if early and e is not None:
-            self._early = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
-                               e.count, e.extra, e.basis, members=[past])
-        return found
-
-    def _suspected(self, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
-        """Today's low buckets, reported once the day is proven collapsed (its first meaningful
-        hours cannot tell a collapse from a quiet day yet); forgotten when the day ends."""
-        assert self._day is not None
-        if self._suspects and self._day.first is not None and self._suspects[0].start < self._day.first:
-            self._suspects = []
-        if suspect and e is not None:
-            self._suspects.append(Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
-                                       e.count, e.extra, e.basis, members=[past]))
-            return []
-        if not self._suspects or self._day.collapsed(0.0, 0.0) is not True:
-            return []
-        found, self._suspects = self._suspects, []
+    def _taken(self, found: list[Flag]) -> list[Flag]:
+        """Held sub-day flags made final: out of the baselines from now on."""
         for f in found:
             f.members[0].usable = False
             self._medians.pop(f.members[0].slot, None)
