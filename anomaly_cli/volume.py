@@ -31,7 +31,7 @@ from statistics import median, pstdev
 from anomaly_cli.stats import c2_bound, fit_c2, median_error, robust_sd, tail_sd
 from anomaly_cli.volume_day import DayLevel
 from anomaly_cli.volume_rules import (
-    assess, collapsed_drop, drop_given_today, early_low, leave_one_out, weighted_median,
+    assess, at_level, collapsed_drop, drop_given_today, early_low, leave_one_out, weighted_median,
 )
 from anomaly_cli.volume_run import HeldHours, LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
@@ -298,7 +298,7 @@ class VolumeJudge:
         self._daily.setdefault(daily, deque(maxlen=14)).append(past)
         self._week.append(past)
         flag = None if kind is None or e is None else Flag(
-            kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
+            kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past], judged=e)
         if self._day is not None:  # hours: final at once (a shift is found on the days)
             done += self._taken(self._held.first_hour(past, e, kind, early)) \
                 + self._taken(self._held.suspected(self._day, past, e, held == "suspect"))
@@ -334,7 +334,28 @@ class VolumeJudge:
                                  sum(p.count / p.ratio if p.ratio else p.count for p in shift.members),
                                  0.0, Basis.SEASONAL, shift=True, members=shift.members))
         self._pending, final = self._shifts.release(self._pending)
-        return Verdict(e, kind), done + final
+        return Verdict(e, kind), done + self._at_suspected_level(final)
+
+    def _at_suspected_level(self, flags: list[Flag]) -> list[Flag]:
+        """Held flags made final while a change their way is past its decision bar, unconfirmed:
+        judged again at the level it suggests. A day at 20 % of the old level in a shop that
+        halved is 40 % of its new normal, not an outage (nor one finding a week until confirmed);
+        under --collapse of the new level too, it stays (with that expectation)."""
+        out = []
+        for f in flags:
+            scale = self._shifts.suspected_level(f.kind)
+            if scale is None or f.judged is None or f.shift or not f.members \
+                    or not self.s.rejudge:
+                out.append(f)
+                continue
+            moved = at_level(f.judged, scale)
+            if assess(self.s, f.count, moved, True) is f.kind:
+                f.expected, f.expected_extra = moved.count, moved.extra
+                out.append(f)
+            else:  # part of the new level after all: its baselines take it
+                f.members[0].usable = True
+                self._medians.pop(f.members[0].slot, None)
+        return out
 
     def _taken(self, found: list[Flag]) -> list[Flag]:
         """Held sub-day flags made final: out of the baselines from now on."""
@@ -364,7 +385,7 @@ class VolumeJudge:
     def finish(self) -> list[Flag]:
         """The flags still held when the series ends."""
         done, self._pending = self._pending, []
-        return done
+        return self._at_suspected_level(done)
 
 
 def judge_series(settings: Settings, buckets: Iterable[tuple[int, int, int, float, float]]) -> list[Flag]:
