@@ -31,9 +31,9 @@ from statistics import median, pstdev
 from anomaly_cli.stats import c2_bound, fit_c2, median_error, robust_sd, tail_sd
 from anomaly_cli.volume_day import DayLevel
 from anomaly_cli.volume_rules import (
-    assess, collapsed_drop, drop_given_today, early_low, leave_one_out, quiet_low, weighted_median,
+    assess, at_level, collapsed_drop, drop_given_today, early_low, leave_one_out, quiet_low, weighted_median,
 )
-from anomaly_cli.volume_run import HELD_IN_RUN, LowRun
+from anomaly_cli.volume_run import HELD_IN_RUN, HeldHours, LowRun
 from anomaly_cli.volume_model import Basis, Direction, Expectation, Flag, Past, Settings, Verdict
 from anomaly_cli.volume_shift import ShiftDetector
 
@@ -64,8 +64,7 @@ class VolumeJudge:
         # Sub-day buckets: trend, today's level and shifts come from the day totals.
         self._day = DayLevel(settings, VolumeJudge) if settings.per_day > 1 else None
         self._pending: list[Flag] = []
-        self._suspects: list[Flag] = []  # sub-day buckets: today's low ones while the day may be a collapse
-        self._early: Flag | None = None  # sub-day buckets: a low first hour, until the next one says
+        self._held = HeldHours()  # sub-day buckets: a low first hour, today's low ones in a day not proven yet
         self._run = LowRun(settings)  # sub-day buckets: consecutive low ones, one event
         self._shift_from: int | None = None
         # (index, level factor its expectation used): a suspected change holds its first one
@@ -242,10 +241,10 @@ class VolumeJudge:
             m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
             self._medians.pop(m.flag.members[0].slot, None)
             if m.maybe:  # unless its day still proves collapsed
-                self._suspects.append(m.flag)
+                self._held.suspects.append(m.flag)
         if not low or given is None:
             return []
-        flag = self._early if early else None
+        flag = self._held.early if early else None
         if held in HELD_IN_RUN:  # out of the baselines while it may be an outage (a quiet hour: mostly chance)
             past.usable = held == "quiet"
             flag = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
@@ -302,12 +301,13 @@ class VolumeJudge:
         self._daily.setdefault(daily, deque(maxlen=14)).append(past)
         self._week.append(past)
         flag = None if kind is None or e is None else Flag(
-            kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past])
+            kind, index, index + 1, count, extra, e.count, e.extra, e.basis, members=[past], judged=e)
         if self._day is not None:  # hours: final at once (a shift is found on the days)
-            done += self._first_hour(past, e, kind, early) + self._suspected(past, e, held == "suspect")
+            done += self._taken(self._held.first_hour(past, e, kind, early)) \
+                + self._taken(self._held.suspected(self._day, past, e, held == "suspect"))
             found = self._run_step(past, e, given, kind, held, early)
-            if self._early is not None and self._early in found:
-                self._early = None  # reported by its run: not again by the next hour
+            if self._held.early is not None and self._held.early in found:
+                self._held.early = None  # reported by its run: not again by the next hour
             done += [f for f in found if all(f is not d for d in done)]  # the first hour may be in both
             return Verdict(e, kind), done + ([flag] if flag is not None else [])
         # Only buckets with a meaningful expectation speak of a shift: a quiet night hour's
@@ -337,34 +337,31 @@ class VolumeJudge:
                                  sum(p.count / p.ratio if p.ratio else p.count for p in shift.members),
                                  0.0, Basis.SEASONAL, shift=True, members=shift.members))
         self._pending, final = self._shifts.release(self._pending)
-        return Verdict(e, kind), done + final
+        return Verdict(e, kind), done + self._at_suspected_level(final)
 
-    def _first_hour(self, past: Past, e: Expectation | None, kind: Direction | None, early: bool) -> list[Flag]:
-        """The held first-hour bucket, reported when this next bucket is a drop; this one held if early."""
-        held, self._early = self._early, None
-        found = []
-        if held is not None and kind is Direction.DROP and past.index == held.end:
-            held.members[0].usable = False
-            self._medians.pop(held.members[0].slot, None)
-            found.append(held)
-        if early and e is not None:
-            self._early = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
-                               e.count, e.extra, e.basis, members=[past])
-        return found
+    def _at_suspected_level(self, flags: list[Flag]) -> list[Flag]:
+        """Held flags made final while a change their way is past its decision bar, unconfirmed:
+        judged again at the level it suggests. A day at 20 % of the old level in a shop that
+        halved is 40 % of its new normal, not an outage (nor one finding a week until confirmed);
+        under --collapse of the new level too, it stays (with that expectation)."""
+        out = []
+        for f in flags:
+            scale = self._shifts.suspected_level(f.kind)
+            if scale is None or f.judged is None or f.shift or not f.members \
+                    or not self.s.rejudge:
+                out.append(f)
+                continue
+            moved = at_level(f.judged, scale)
+            if assess(self.s, f.count, moved, True) is f.kind:
+                f.expected, f.expected_extra = moved.count, moved.extra
+                out.append(f)
+            else:  # part of the new level after all: its baselines take it
+                f.members[0].usable = True
+                self._medians.pop(f.members[0].slot, None)
+        return out
 
-    def _suspected(self, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
-        """Today's low buckets, reported once the day is proven collapsed (its first meaningful
-        hours cannot tell a collapse from a quiet day yet); forgotten when the day ends."""
-        assert self._day is not None
-        if self._suspects and self._day.first is not None and self._suspects[0].start < self._day.first:
-            self._suspects = []
-        if suspect and e is not None:
-            self._suspects.append(Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
-                                       e.count, e.extra, e.basis, members=[past]))
-            return []
-        if not self._suspects or self._day.collapsed(0.0, 0.0) is not True:
-            return []
-        found, self._suspects = self._suspects, []
+    def _taken(self, found: list[Flag]) -> list[Flag]:
+        """Held sub-day flags made final: out of the baselines from now on."""
         for f in found:
             f.members[0].usable = False
             self._medians.pop(f.members[0].slot, None)
@@ -391,7 +388,7 @@ class VolumeJudge:
     def finish(self) -> list[Flag]:
         """The flags still held when the series ends."""
         done, self._pending = self._pending, []
-        return done
+        return self._at_suspected_level(done)
 
 
 def judge_series(settings: Settings, buckets: Iterable[tuple[int, int, int, float, float]]) -> list[Flag]:

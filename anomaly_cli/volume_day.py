@@ -51,7 +51,7 @@ class DayLevel:
         self.days = make_judge(Settings(period=7, per_day=1, history=settings.history,
                                         min_history=settings.min_history, sensitivity=settings.sensitivity,
                                         direction=Direction.BOTH, min_expected=settings.min_expected,
-                                        collapse=settings.collapse, widen=False))
+                                        collapse=settings.collapse, widen=False, rejudge=False))
         self.first: int | None = None  # the first bucket of today
         self._last_daily = -1
         self.buckets = 0

@@ -46,6 +46,10 @@ class Settings:
     # Judge by c^2 widened for its sampling error (stats.c2_bound). The day totals behind sub-day
     # buckets do not: they only follow the level and find shifts, whose rules are fitted to the point c^2.
     widen: bool = True
+    # Held flags made final while a change their way is unconfirmed are judged again at the level
+    # it suggests. Not the day totals behind sub-day buckets: their flags are never reported, and
+    # taking those days back into their baselines moves the hours' trend (measured: worse).
+    rejudge: bool = True
 
     @property
     def alpha(self) -> float:
@@ -104,6 +108,7 @@ class Flag:
     basis: Basis
     shift: bool = False
     members: list[Past] = field(default_factory=list)
+    judged: Expectation | None = None  # what a bucket was judged against (re-judged at a new level)
 
 
 @dataclass(frozen=True, slots=True)

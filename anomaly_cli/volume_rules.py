@@ -7,6 +7,7 @@ VolumeJudge (volume.py) builds the expectation (baseline, level, spread) and kee
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from statistics import median
 
 from anomaly_cli.stats import count_lower_tail, median_error, poisson_lower_tail, poisson_upper_tail
@@ -81,6 +82,12 @@ def assess(s: Settings, count: float, e: Expectation, whole_day: bool) -> Direct
         if poisson_upper_tail(math.ceil(count), max(e.count, 0.5)) <= s.alpha:
             return Direction.SPIKE
     return None
+
+
+def at_level(e: Expectation, scale: float) -> Expectation:
+    """The expectation at another level (a change under way): count, revenue and spread scaled."""
+    return replace(e, count=e.count * scale, extra=e.extra * scale, sigma=e.sigma * scale,
+                   z_sigma=e.z_sigma * scale)
 
 
 def drop_given_today(s: Settings, count: float, e: Expectation) -> bool:

@@ -14,15 +14,22 @@ is reported only when it is also a collapse as a whole: its summed expectation a
 --min-expected and its summed count under --collapse of it, and the same test improbable. Hours
 expecting under a fifth of --min-expected (nights), or whose slot held as little in two of its
 weeks, are no members: they end a run, so quiet nights never add up to an outage.
+
+HeldHours keeps the other sub-day buckets held on today's evidence: a low first business hour
+(until the next hour says) and today's low hours while the day may still prove collapsed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from anomaly_cli.stats import count_lower_tail
-from anomaly_cli.volume_model import Expectation, Flag, Settings
+from anomaly_cli.volume_model import Direction, Expectation, Flag, Past, Settings
+
+if TYPE_CHECKING:
+    from anomaly_cli.volume_day import DayLevel
 
 # The judge's `held` of a bucket that waits for its run: under --collapse of its own meaningful
 # expectation ("run or suspect": in a day not yet proven either way), or a quiet one.
@@ -78,4 +85,35 @@ class LowRun:
         for m in self.members:
             if m.maybe:
                 m.flag, m.maybe = None, False
+        return found
+
+
+@dataclass(slots=True)
+class HeldHours:
+    early: Flag | None = None  # a low first hour, until the next one says
+    suspects: list[Flag] = field(default_factory=list)  # today's low ones while the day may be a collapse
+
+    def first_hour(self, past: Past, e: Expectation | None, kind: Direction | None, early: bool) -> list[Flag]:
+        """The held first-hour bucket, reported when this next bucket is a drop; this one held if early."""
+        held, self.early = self.early, None
+        found = []
+        if held is not None and kind is Direction.DROP and past.index == held.end:
+            found.append(held)
+        if early and e is not None:
+            self.early = Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                              e.count, e.extra, e.basis, members=[past])
+        return found
+
+    def suspected(self, day: DayLevel, past: Past, e: Expectation | None, suspect: bool) -> list[Flag]:
+        """Today's low buckets, reported once the day is proven collapsed (its first meaningful
+        hours cannot tell a collapse from a quiet day yet); forgotten when the day ends."""
+        if self.suspects and day.first is not None and self.suspects[0].start < day.first:
+            self.suspects = []
+        if suspect and e is not None:
+            self.suspects.append(Flag(Direction.DROP, past.index, past.index + 1, past.count, past.extra,
+                                      e.count, e.extra, e.basis, members=[past]))
+            return []
+        if not self.suspects or day.collapsed(0.0, 0.0) is not True:
+            return []
+        found, self.suspects = self.suspects, []
         return found

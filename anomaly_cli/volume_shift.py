@@ -27,6 +27,7 @@ from anomaly_cli.volume_model import Direction, Flag, Past, Settings
 
 SUSPECT = 1 / 3  # share of the decision bar above which a change is suspected (the level is held)
 CLIP_SD = 3.0
+DEAD_ZONE = 1.5  # x --collapse: the zone a day is a collapse in (the upper end of its interval)
 MIN_SD = 0.05  # the least log spread a two-sample test assumes (Poisson noise of thousands)  # a bucket's log ratio counts at most this many log sds
 
 
@@ -73,17 +74,21 @@ class ShiftDetector:
         self.trail.append(past)
         if past.z is None or past.ratio <= self.s.collapse:
             return  # no seasonal expectation, or an outage: no evidence of a level
+        for side in self._sides:
+            self._step(side, past)
+            if side.since is not None and len(side.since) > 4 * self.s.shift_run:
+                side.reset()  # so long undecided: a drift, followed
+
+    def _step(self, side: _Side, past: Past) -> None:
+        """One bucket of evidence into one side's sum."""
         bound = self._bound()
         x = max(-bound, min(bound, math.log(max(past.ratio, 1e-9))))
-        for side in self._sides:
-            side.total = max(0.0, side.total + side.sign * x - self._k)
-            if side.total == 0.0:
-                side.since, side.hits = None, 0
-            else:
-                side.since = (side.since or []) + [past]
-                side.hits += side.sign * x > 2 * self._k
-                if len(side.since) > 4 * self.s.shift_run:  # so long undecided: a drift, followed
-                    side.reset()
+        side.total = max(0.0, side.total + side.sign * x - self._k)
+        if side.total == 0.0:
+            side.since, side.hits = None, 0
+        else:
+            side.since = (side.since or []) + [past]
+            side.hits += side.sign * x > 2 * self._k
 
     def run(self) -> set[int]:
         """Indexes of the trailing buckets that all lie on one side of their expectation (2 or more):
@@ -105,6 +110,40 @@ class ShiftDetector:
 
     def _bar(self) -> float:
         return self.s.shift_h * max(self._sd, self._k)
+
+    def suspected_level(self, kind: Direction) -> float | None:
+        """New level / old level of a change of this kind whose sum is past the decision bar but
+        not confirmed by the two-sample test (yet): its buckets against their expectations."""
+        side = self._sides[0 if kind is Direction.DROP else 1]
+        if not side.since or side.total <= self._bar():
+            return None
+        members = [p for p in side.since if p.ratio > self.s.collapse]
+        if len(members) < self.s.shift_run:
+            return None
+        # A level: few days in the collapse zone among it, and no significant trend on its way
+        # (a least-squares slope over it moving the level on by --min-shift, two standard errors
+        # from none). A fall to nothing (over two weeks to 5 %) is no new level to judge its own
+        # collapses by; a noisy shop's days wander by chance.
+        dead = sum(p.z is not None and p.ratio <= DEAD_ZONE * self.s.collapse for p in self.trail
+                   if p.index >= side.since[0].index)
+        if dead > len(members) // 4 or self._falling(side.sign, members):
+            return None
+        scale = self._scale(members)
+        return scale if side.sign * math.log(scale) > 0 else None
+
+    def _falling(self, sign: int, members: list[Past]) -> bool:
+        """Whether the members' log ratios still move on `sign`'s way: by --min-shift over them,
+        with a slope two standard errors from none."""
+        n = len(members)
+        xs = [float(p.index) for p in members]
+        ys = [math.log(p.ratio) for p in members]
+        mx, my = fmean(xs), fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+        residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+        error = math.sqrt(residual / max(n - 2, 1) / sxx) if sxx else math.inf
+        moved = sign * slope * (xs[-1] - xs[0])
+        return moved > -math.log(1 - self.s.min_shift) and sign * slope > 2 * error
 
     def suspected(self) -> int | None:
         """The first bucket of a change under way (left out of the level factor), if any."""

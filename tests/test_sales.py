@@ -350,3 +350,17 @@ def test_help_documents_the_options(cli) -> None:
     assert run.exit_code == 0
     for flag in ("--bucket", "--history", "--min-history", "--sensitivity", "--direction"):
         assert flag in run.stdout
+
+
+def test_a_level_shift_and_an_hour_flagged_where_it_starts_have_keys_of_their_own() -> None:
+    """One finding per key is kept (pipeline.unique_keys): a shift whose first hour was itself
+    reported (its first day ran low) was dropped as that hour's repeat (tests/shops_eval.py,
+    nightowl shift seed 42: no hour-level shift finding)."""
+    from anomaly_cli.checks.sales.wording import make_finding
+    from anomaly_cli.volume import Basis, Flag
+
+    start = 483768  # 2025-03-10 00:00 in hours since the epoch
+    hour = Flag(Direction.DROP, start, start + 1, 3, 0, 18.5, 0, Basis.SEASONAL)
+    shift = Flag(Direction.DROP, start, start + 168, 3078, 0, 5804.3, 0, Basis.SEASONAL, shift=True)
+    keys = {make_finding(f, BucketSize.HOUR, "₹").key for f in (hour, shift)}
+    assert keys == {"sales:hour:2025-03-10T00:00:00", "sales:hour:shift:2025-03-10T00:00:00"}

@@ -158,7 +158,9 @@ def test_a_lasting_shift_is_one_finding(shop_db: Any, scenario: Scenario, size: 
 
 # Noisier shops (day CV 0.5) whose halving is under one sigma a day: found by the CUSUM of log
 # ratios and the two-sample test of volume_shift.py, not by any single day.
-NOISY_SHIFT = [Scenario("nightowl", seed, JAN, 98, shift=(63, 0.5)) for seed in (1, 2, 3)]
+# Seed 42: its first day ran low and an hour of it was reported where the shift starts (both
+# kept since a shift has a key of its own).
+NOISY_SHIFT = [Scenario("nightowl", seed, JAN, 98, shift=(63, 0.5)) for seed in (1, 2, 3, 42)]
 
 
 @pytest.mark.parametrize("size", ["day", "hour"])

@@ -69,13 +69,22 @@ class SalesCheck(Check):
     hour with a meaningful expectation has nothing of today to go by: it is held against the
     upper end of its interval, like a day, and reported when the next hour is a drop too.
 
-    A lasting change is reported once: when 7 days in a row lie on the same side, on average
-    more than 1 sigma off, by similar ratios (never a collapse), and their mean log ratio beyond
-    --sensitivity standard errors of the series' log spread, one finding spans the shift from
-    the most likely change point ("sales settled 45.0% lower ... the new normal from here") and
-    the history is rescaled to the new level; a dead day inside it stays a finding of its own.
-    Hours take their trend and their shifts from the
-    day totals (a low day is 24 low hours, not a shift). With fewer than --min-history comparable
+    A lasting change is reported once. Two one-sided CUSUMs of each day's log ratio to its
+    expectation (k = 0.11, half of a 20 % shift; one day counts at most 3 log-sds, a collapse not
+    at all) suspect it once past a third of their bar of 5 log-sds: the level factor is then held
+    where it was, so the change is not absorbed day by day. It is a shift once the least-squares
+    split of the last weeks leaves a week after it, a two-sample test of log(count / weekday
+    median) puts that side --sensitivity standard errors from up to four weeks before it and the
+    two sides' medians lie 20 % apart: one finding spans it from the split ("sales settled 45.0%
+    lower ... the new normal from here"), the history is rescaled to the new level, and a dead
+    day inside it (under --collapse of the new level too) stays a finding of its own. A low day
+    held while a change its way is past the bar but not confirmed (a small, noisy shop's halving
+    can stay under --sensitivity for weeks) is judged again at the level that change suggests,
+    once a week of its days, few of them in the collapse zone and no significant trend among
+    them, says there is one (a fall to nothing is none): a day at 10 % of the old level, 20 % of
+    the new one, is no finding, and so no finding a week against the old level; 1 sale against
+    38 at the new level still is. Hours take their trend and their shifts from the day totals (a
+    low day is 24 low hours, not a shift). With fewer than --min-history comparable
     weeks (a new shop, the first weeks of the data), a bucket is compared with the best available baseline, all recent
     days (for hours the same hour of recent days), else the last few, never above the most its own
     slot has held, and with so wide a spread that only near-total outages are reported; the

@@ -65,7 +65,9 @@ def make_finding(flag: Flag, size: BucketSize, currency: str) -> Finding:
         fields["expected_revenue"] = None
     return Finding(
         check=NAME,
-        key=f"sales:{size.value}:{start.isoformat()}",
+        # A shift has a key of its own: an hour flagged on its first day starts where it does, and
+        # one finding per key is kept (pipeline.unique_keys) - the shift was dropped as its repeat.
+        key=f"sales:{size.value}:{'shift:' if flag.shift else ''}{start.isoformat()}",
         severity=severity_by_drop(change),
         message=template_line(fields, size, flag.kind, currency, shift=flag.shift, basis=flag.basis),
         fields=fields,
