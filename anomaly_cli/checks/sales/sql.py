@@ -61,23 +61,22 @@ class Groups:
 
 
 class _Keys:
-    """Watches the group keys go by (bucket_keys: a plain date's key is its first 13 characters,
-    which place() accepts): the newest such hour, and whether any dated row had another key."""
+    """Watches the group keys go by: the largest text key, and whether any dated group had a key
+    of another type (an integer: a date spelt otherwise, placed by the full path). With no
+    bad_date group besides, every text key is a plain date's hour (bucket_keys)."""
 
     def __init__(self) -> None:
         self.newest: str | None = None
-        self.plain = True
+        self.text_only = True
 
     def watch(self, rows: Iterable[Any]) -> Iterator[Any]:
-        from anomaly_cli.bucket_keys import HOUR, place
-
         for row in rows:
             key = row[0]
-            if key is not None:
-                if isinstance(key, str) and len(key) == 13 and isinstance(place(key, HOUR), int):
-                    self.newest = key if self.newest is None or key > self.newest else self.newest
-                else:
-                    self.plain = False
+            if key.__class__ is str:
+                if self.newest is None or key > self.newest:
+                    self.newest = key
+            elif key is not None:
+                self.text_only = False
             yield row
 
 
@@ -87,7 +86,7 @@ def read(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int | 
     `load_from` the pass reads every row and `end` is not needed (it may be unknown yet)."""
     import sqlalchemy as sa
 
-    from anomaly_cli.bucket_keys import gather, key_of
+    from anomaly_cli.bucket_keys import BAD_DATE, gather, key_of
     from anomaly_cli.db import table
 
     t = table(ctx.schema, "transactions")
@@ -132,8 +131,10 @@ def read(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int | 
     keys = _Keys()
     with sorted_in_memory:
         buckets, unusable = gather(keys.watch(ctx.conn.execute(stmt)), size.seconds)
-    newest = None if keys.newest is None else datetime.fromisoformat(f"{keys.newest}:00")
-    return Groups(buckets, unusable, bool(bounds), keys.plain, newest)
+    # Every group counts a row, so a bad_date group of any status shows in the sums.
+    plain = keys.text_only and not any(unusable.get(BAD_DATE, ())) and len(keys.newest or "x" * 13) == 13
+    newest = datetime.fromisoformat(f"{keys.newest}:00") if plain and keys.newest is not None else None
+    return Groups(buckets, unusable, bool(bounds), plain, newest)
 
 
 def fresh(groups: Groups, since: datetime) -> bool:
