@@ -15,7 +15,11 @@ bucket start.
 The plain form is tested cheaply: LIKE for the shape, julianday() for a date SQLite reads whole
 (minutes, seconds), from 1970 on (before it `epoch - epoch % size` truncates toward zero, which
 only the full path reproduces). Python checks the day and the hour, which julianday() tolerates
-(February 30, 24:00) but which make a date unusable.
+(February 30, 24:00) but which make a date unusable. That spelling is key_index.index_key's,
+which SQLite matches by its text; a pass that reads the table (key_of(..., indexed=False),
+scan_key) tests `datetime(d) = +d` instead, for the same places: with the 1970 bound spelt
+without the column's affinity, a third fewer instructions for the date checks (callgrind,
+200k sales: 462 M -> 311 M).
 """
 
 from __future__ import annotations
@@ -42,10 +46,18 @@ class bucket_key(FunctionElement):  # noqa: N801 - reads as a SQL function
     inherit_cache = True
 
 
-def key_of(column: ColumnElement, size: int) -> ColumnElement:
+class scan_key(bucket_key):  # noqa: N801 - reads as a SQL function
+    """bucket_key for a pass that no index serves: the same key for every row, by a cheaper test."""
+
+    inherit_cache = True
+
+
+def key_of(column: ColumnElement, size: int, *, indexed: bool = True) -> ColumnElement:
     """The group key of `column` in buckets of `size` seconds. The size is SQL text, not a bind:
-    part of the statement's cache key, and PostgreSQL matches the GROUP BY with the select list."""
-    return bucket_key(column, sa.literal_column(str(int(size))))
+    part of the statement's cache key, and PostgreSQL matches the GROUP BY with the select list.
+    `indexed=False`: a pass that reads the table, which may spell the plain test for speed
+    (scan_key); the default is the spelling of key_index.index_key, which SQLite matches by text."""
+    return (bucket_key if indexed else scan_key)(column, sa.literal_column(str(int(size))))
 
 
 def _parts(element: bucket_key, compiler: Any, **kw: Any) -> tuple[str, int]:
@@ -74,6 +86,28 @@ def _prefix(column: str, size: int) -> str | None:
 
 @compiles(bucket_key, "sqlite")
 def _bucket_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
+    column, _ = _parts(element, compiler, **kw)
+    # '1970-01-01' is no number, so the column's NUMERIC affinity leaves the comparison textual.
+    return _sqlite_key(element, compiler, f"{column} LIKE '____-__-__ __:__:__' AND {column} >= '1970-01-01' "
+                                          f"AND julianday({column}) IS NOT NULL", **kw)
+
+
+@compiles(scan_key, "sqlite")
+def _scan_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
+    column, _ = _parts(element, compiler, **kw)
+    # datetime() rewrites a date in exactly the plain spelling, so equality is the shape and the
+    # date in one call (a quarter less than LIKE + julianday). February 30 and hour 24, which
+    # datetime() carries over, take the full path to the same bad_date. The unary + keeps the
+    # column's NUMERIC affinity out: with it SQLite tries to read each text as a number first.
+    return _sqlite_key(element, compiler, f"+{column} >= '1970-01-01' AND datetime({column}) = +{column}", **kw)
+
+
+@compiles(scan_key)
+def _scan_key(element: bucket_key, compiler: Any, **kw: Any) -> str:
+    return _bucket_key(element, compiler, **kw)
+
+
+def _sqlite_key(element: bucket_key, compiler: Any, plain: str, **kw: Any) -> str:
     from anomaly_cli.sqlfn import usable_date
 
     column, size = _parts(element, compiler, **kw)
@@ -91,9 +125,6 @@ def _bucket_key_sqlite(element: bucket_key, compiler: Any, **kw: Any) -> str:
             f"WHEN {column} IS NOT NULL THEN '{_BAD_KEY}' END")
     if prefix is None:
         return f"(CASE {full})"
-    # '1970-01-01' is no number, so the column's NUMERIC affinity leaves the comparison textual.
-    plain = (f"{column} LIKE '____-__-__ __:__:__' AND {column} >= '1970-01-01' "
-             f"AND julianday({column}) IS NOT NULL")
     return f"(CASE WHEN {plain} THEN {prefix} {full})"
 
 

@@ -17,11 +17,19 @@ def readable_cents(amount: Any) -> Any:
     index_key's copy."""
     import sqlalchemy as sa
 
+    whole = sa.cast(sa.func.round(amount * sa.literal_column("100")), sa.BigInteger)
+    return sa.case((readable(amount), whole))
+
+
+def readable(amount: Any) -> Any:
+    """True when readable_cents(amount) is not NULL: counting these costs a pass less than
+    counting the cents themselves (no rounding)."""
+    import sqlalchemy as sa
+
     from anomaly_cli.sqlfn import MONEY_LIMIT
 
     limit = sa.literal(MONEY_LIMIT, literal_execute=True)
-    whole = sa.cast(sa.func.round(amount * sa.literal_column("100")), sa.BigInteger)
-    return sa.case((sa.and_(amount > -limit, amount < limit), whole))
+    return sa.and_(amount > -limit, amount < limit)
 
 
 def index_key(t: Any) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from anomaly_cli.checks import Check, CheckContext, Column, register
 from anomaly_cli.checks.sales.buckets import (WEEK_SECONDS, BucketSize, Measured, _zone, fill, index_of, slots,
                                               start_of)
-from anomaly_cli.checks.sales.sql import KEY_INDEX, index_key, last_data, measure
+from anomaly_cli.checks.sales.sql import KEY_INDEX, fresh, index_key, last_data, measure, read
 from anomaly_cli.checks.sales.wording import NAME, drop_pct, make_finding, sales_amount, template_line
 from anomaly_cli.errors import UsageError
 from anomaly_cli.model import Finding
@@ -159,18 +159,23 @@ class SalesCheck(Check):
         size: BucketSize = BucketSize(p["bucket"])
         period = WEEK_SECONDS // size.seconds
         moment = ctx.end
+        start = index_of(ctx.window.since, size) if ctx.window.since is not None else None
+        load_from = start - p["history"] * period if start is not None else None
+        # Without --since the pass reads the whole table and needs no end: it goes first, and
+        # may prove the data fresh, which spares last_data's max() (a scan without a date index).
+        groups = read(ctx, size, None, None) if load_from is None else None
         if ctx.window.until is None:
-            last = last_data(ctx)
+            last = None if groups is not None and fresh(groups, ctx.now - STALE_AFTER) else last_data(ctx)
             if last is not None and last < ctx.now - STALE_AFTER:
                 # A copy or an export, not a live shop: the days after its last row are not
                 # outages. (A live blackout is reported for STALE_AFTER before this applies.)
                 moment = last
                 stats.note("data_ends", f"{last:%Y-%m-%d %H:%M}; judged up to there (give --until to judge later)")
         end = index_of(moment, size)  # the first incomplete bucket: judged buckets end by `moment`
-        start = index_of(ctx.window.since, size) if ctx.window.since is not None else None
         if start_of(end, size) < moment and (start is None or start <= end):
             stats.skip("incomplete")
-        load_from = start - p["history"] * period if start is not None else None
+        if groups is None:
+            groups = read(ctx, size, load_from, end)
 
         settings = Settings.for_bucket(size.seconds, history=p["history"], min_history=p["min_history"],
                                        sensitivity=p["sensitivity"], direction=Direction(p["direction"]),
@@ -181,7 +186,7 @@ class SalesCheck(Check):
         flags: list[Flag] = []
         without_amount = 0
         bases: Counter[str] = Counter()
-        for bucket in fill(measure(ctx, size, load_from, end, stats), end):
+        for bucket in fill(measure(ctx, groups, size, load_from, end, stats), end):
             slot, daily = slots(bucket.index, size, p.get("timezone", ""))
             if size is BucketSize.HOUR and not p.get("timezone") and not bucket.rows \
                     and may_not_exist(start_of(bucket.index, size)):
