@@ -238,8 +238,7 @@ class VolumeJudge:
         low = given is not None and (held in HELD_IN_RUN or early or kind is Direction.DROP)
         for m in self._run.end(past.index if low else -2):
             assert m.flag is not None
-            m.flag.members[0].usable = True  # a chance low hour after all: part of the normal,
-            self._medians.pop(m.flag.members[0].slot, None)
+            self._mark(m.flag.members[0], usable=True)  # a chance low hour after all: part of the normal,
             if m.maybe:  # unless its day still proves collapsed
                 self._held.suspects.append(m.flag)
         if not low or given is None:
@@ -253,10 +252,7 @@ class VolumeJudge:
         assert self._day is not None
         if self._day.collapsed(0.0, 0.0) is True:  # its day proves collapsed: so are its held ones
             found += self._run.release_maybe()
-        for f in found:
-            f.members[0].usable = False
-            self._medians.pop(f.members[0].slot, None)
-        return found
+        return self._taken(found)
 
     def feed(self, index: int, slot: int, daily: int, count: float, extra: float = 0.0) -> tuple[Verdict, list[Flag]]:
         """Judge one bucket; return its verdict and the flags that became final."""
@@ -347,8 +343,7 @@ class VolumeJudge:
         out = []
         for f in flags:
             scale = self._shifts.suspected_level(f.kind)
-            if scale is None or f.judged is None or f.shift or not f.members \
-                    or not self.s.rejudge:
+            if scale is None or f.judged is None or f.shift or not f.members or not self.s.rejudge:
                 out.append(f)
                 continue
             moved = at_level(f.judged, scale)
@@ -356,15 +351,18 @@ class VolumeJudge:
                 f.expected, f.expected_extra = moved.count, moved.extra
                 out.append(f)
             else:  # part of the new level after all: its baselines take it
-                f.members[0].usable = True
-                self._medians.pop(f.members[0].slot, None)
+                self._mark(f.members[0], usable=True)
         return out
+
+    def _mark(self, past: Past, usable: bool) -> None:
+        """A judged bucket joins (or leaves) the baselines: its slot's median is computed again."""
+        past.usable = usable
+        self._medians.pop(past.slot, None)
 
     def _taken(self, found: list[Flag]) -> list[Flag]:
         """Held sub-day flags made final: out of the baselines from now on."""
         for f in found:
-            f.members[0].usable = False
-            self._medians.pop(f.members[0].slot, None)
+            self._mark(f.members[0], usable=False)
         return found
 
     def _rescale(self, start: int, scale: float) -> None:

@@ -80,6 +80,11 @@ class _Keys:
             yield row
 
 
+def _bounds(date: Any, size: BucketSize, load_from: int, end: int) -> list[Any]:
+    """The bounded pass's date conditions: from the first loaded bucket to the first unjudged one."""
+    return [date >= start_of(load_from, size), date < start_of(end, size)]
+
+
 def read(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int | None) -> Groups:
     """The per-bucket aggregates from one pass that also counts the successful sales whose date
     or amount cannot be used (bucket_keys: the database groups, Python places). Without
@@ -97,7 +102,7 @@ def read(ctx: CheckContext, size: BucketSize, load_from: int | None, end: int | 
     # unusable dates, anywhere in time, are counted in the pass; with it the pass is bounded, an
     # index on the date serves it, and the unusable dates outside the bounds are counted apart.
     assert load_from is None or end is not None
-    bounds = [] if load_from is None else [date >= start_of(load_from, size), date < start_of(end, size)]  # type: ignore[arg-type]
+    bounds = [] if load_from is None else _bounds(date, size, load_from, end)  # type: ignore[arg-type]
     good = readable_cents(amount)
     zero = sa.literal_column("0")
     # (key, sales, other rows, sales with an amount, readable amounts, cents): the other
@@ -159,8 +164,8 @@ def measure(ctx: CheckContext, groups: Groups, size: BucketSize, load_from: int 
 
         t = table(ctx.schema, "transactions")
         date = t.c.transaction_date
-        bounds = [date >= start_of(load_from, size), date < start_of(end, size)]  # type: ignore[arg-type]
-        apart = count_unusable_dates(ctx.conn, date, t.c.status == ctx.schema.success_status, outside(date, bounds))
+        apart = count_unusable_dates(ctx.conn, date, t.c.status == ctx.schema.success_status,
+                                     outside(date, _bounds(date, size, load_from, end)))  # type: ignore[arg-type]
     for reason in (NO_DATE, BAD_DATE):
         stats.skip(reason, groups.unusable.get(reason, [0])[0] + apart.get(reason, 0))
     first = load_from if load_from is not None else -(2 ** 62)
